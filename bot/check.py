@@ -1,0 +1,66 @@
+"""`socialdesk check`: say, per service, whether the configuration works and what to fix."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from slack_sdk.errors import SlackApiError
+
+from bot.config import ConfigError, load_file_config, load_settings, secret
+from bot.networks import build_networks
+from bot.networks.base import NetworkError
+from bot.runtime import slack_client
+
+FIXES = {
+    "invalid_auth": "SLACK_BOT_TOKEN is wrong or revoked: copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page",
+    "not_authed": "SLACK_BOT_TOKEN is empty",
+    "account_inactive": "the token belongs to a deleted user or an uninstalled app: reinstall the app",
+    "token_revoked": "the token was revoked: reinstall the app and copy the new token",
+}
+
+
+def run_checks(console: Console | None = None) -> int:
+    console = console or Console()
+    rows: list[tuple[str, bool, str]] = []
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        console.print(f"[red]environment:[/red] {exc}")
+        return 1
+    try:
+        config = load_file_config(settings.socialdesk_config)
+        rows.append(("socialdesk.toml", True, f"{settings.socialdesk_config}: sla x={config.sla.x}, facebook={config.sla.facebook}"))
+    except ConfigError as exc:
+        rows.append(("socialdesk.toml", False, str(exc)))
+    rows.append(_check_slack(settings))
+    rows.append(("channel", bool(settings.socialdesk_channel), settings.socialdesk_channel or "SOCIALDESK_CHANNEL is not set: the id of the channel for cards (e.g. C0123456789)"))
+    networks = build_networks(settings)
+    for name, network in networks.items():
+        try:
+            rows.append((network.label, True, "connected as " + network.check()))
+        except NetworkError as exc:
+            rows.append((network.label, False, exc.message))
+    if not networks:
+        rows.append(("networks", False, "no network configured: set the X_* variables (and/or FACEBOOK_*), see README"))
+    table = Table(title="socialdesk check")
+    for column in ("what", "ok", "details / what to fix"):
+        table.add_column(column)
+    for what, ok, detail in rows:
+        table.add_row(what, "[green]yes[/green]" if ok else "[red]no[/red]", detail)
+    console.print(table)
+    return 0 if all(ok for _, ok, _ in rows) else 1
+
+
+def _check_slack(settings) -> tuple[str, bool, str]:
+    if not secret(settings.slack_bot_token):
+        return ("Slack", False, "SLACK_BOT_TOKEN is not set (Bot User OAuth Token, xoxb-...)")
+    if not secret(settings.slack_signing_secret) and not secret(settings.slack_app_token):
+        return ("Slack", False, "set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode)")
+    try:
+        auth = slack_client(settings).auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error", "error")
+        return ("Slack", False, f"auth.test said {error}: {FIXES.get(error, 'check SLACK_BOT_TOKEN')}")
+    except OSError as exc:
+        return ("Slack", False, f"cannot reach {settings.slack_api_url}: {type(exc).__name__}")
+    mode = "Socket Mode" if secret(settings.slack_app_token) else "HTTP mode"
+    return ("Slack", True, f"bot {auth.get('user')} in {auth.get('team')} ({mode})")

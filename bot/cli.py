@@ -1,0 +1,129 @@
+"""The `socialdesk` command: run, demo, check, db upgrade, classify, train."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from bot.config import ConfigError, load_settings
+
+log = logging.getLogger("socialdesk")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="socialdesk", description="Answer customers on X and Facebook from Slack.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the bot (HTTP or Socket Mode, plus the scheduler)")
+    run.add_argument("--role", choices=["web", "worker", "all"], default="all", help="web: HTTP only; worker: scheduler only")
+    demo = sub.add_parser("demo", help="the whole loop offline, on local emulators of Slack and X")
+    demo.add_argument("--keep-running", action="store_true", help="keep the emulators and bot up after the script")
+    sub.add_parser("check", help="validate configuration and credentials")
+    db = sub.add_parser("db", help="database commands")
+    db.add_argument("action", choices=["upgrade"])
+    sub.add_parser("classify", help="triage posts from stdin (text or JSON lines) as JSON lines")
+    train = sub.add_parser("train", help="retrain the triage model from shipped data plus the team's corrections")
+    train.add_argument("--evaluate", action="store_true", help="print cross-validated quality instead")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "run":
+            from bot.serve import run as run_bot
+
+            return run_bot(role=args.role)
+        if args.command == "demo":
+            from bot.demo import run_demo
+
+            return run_demo(keep_running=args.keep_running)
+        if args.command == "check":
+            from bot.check import run_checks
+
+            return run_checks()
+        if args.command == "db":
+            from storage.db import Database
+
+            settings = load_settings()
+            Database(settings.database_url).upgrade()
+            print(f"database is up to date ({_safe_url(settings.database_url)})")
+            return 0
+        if args.command == "classify":
+            return classify(sys.stdin, sys.stdout)
+        if args.command == "train":
+            return train_model(evaluate=args.evaluate)
+    except ConfigError as exc:
+        print(f"socialdesk: configuration problem:\n{exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def classify(lines, out) -> int:
+    """One post per line (plain text or JSON with `text`) in, one JSON object per line out."""
+    from bot.triage import classify as triage
+
+    for number, line in enumerate(lines, start=1):
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        text, extra = line, {}
+        if line.lstrip().startswith("{"):
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                out.write(json.dumps({"line": number, "error": f"invalid JSON: {exc.msg}"}) + "\n")
+                continue
+            if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+                out.write(json.dumps({"line": number, "error": 'JSON lines need a "text" string'}) + "\n")
+                continue
+            text = data["text"]
+            extra = {k: data[k] for k in ("id",) if k in data}
+            result = triage(text, followers=int(data.get("followers") or 0), engagement=int(data.get("engagement") or 0))
+        else:
+            result = triage(text)
+        out.write(
+            json.dumps(
+                {
+                    **extra,
+                    "text": text,
+                    "category": result.category,
+                    "priority": result.priority,
+                    "sentiment": round(result.sentiment, 3),
+                    "severity": result.severity,
+                    "score": round(result.score, 3),
+                    "topic": result.topic,
+                    "reasons": list(result.reasons),
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+        out.flush()
+    return 0
+
+
+def train_model(*, evaluate: bool) -> int:
+    from bot.triage import train as trainer
+
+    if evaluate:
+        return trainer.main(["--evaluate"])
+    settings = load_settings()
+    corrections = []
+    try:
+        from bot.domain.corrections import stored_corrections
+        from storage.db import Database
+
+        corrections = stored_corrections(Database(settings.database_url))
+    except Exception as exc:  # noqa: BLE001 - no database yet just means no corrections
+        log.warning("no stored corrections used (%s)", type(exc).__name__)
+    trainer.train(corrections)
+    print(f"model retrained with {len(corrections)} stored corrections")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

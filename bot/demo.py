@@ -1,0 +1,150 @@
+"""`socialdesk demo`: the whole loop offline, each step printed.
+
+Local emulators stand in for Slack and X; the bot is the real one, serving real
+HTTP, and the "agent" clicks by sending signed requests exactly as Slack would.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from bot.emulators.stack import CHANNEL, LocalStack, card_text
+from bot.slack.ids import Action, Block, View
+from storage import models as m
+
+AGENT = "U0DEMOAGENT"
+
+# Written for the demo (not real customers).
+CUSTOMERS = [
+    ("maya_travels", "Maya Okafor", 48_200, "@acme my order #4471 never arrived and nobody answers my emails. Two weeks! I want a refund."),
+    ("devon_builds", "Devon Reyes", 1_350, "@acme is your checkout down? I keep getting an error 500 when I try to pay"),
+    ("li.wei", "Li Wei", 220, "@acme how do I change the delivery address on an order I already placed?"),
+    ("sunny_side", "Priya Natarajan", 9_800, "@acme shout-out to Sam in your support team, fixed my account in five minutes. Brilliant!"),
+    ("grumpy_gus", "Gus Hall", 310, "@acme the blender I bought last month stopped working after 3 uses, really disappointed"),
+]
+
+
+def run_demo(keep_running: bool = False, console: Console | None = None) -> int:
+    console = console or Console()
+    workdir = Path(tempfile.mkdtemp(prefix="socialdesk-demo-"))
+    console.print(Panel.fit("socialdesk demo: emulated X and Slack on this machine, the real bot in between.\n"
+                            f"Database: SQLite at {workdir / 'socialdesk.db'}", title="socialdesk"))
+    with LocalStack(f"sqlite:///{workdir / 'socialdesk.db'}") as stack:
+        _step(console, 1, f"Bot serving HTTP at {stack.url} (POST /slack/events, /webhooks/x, GET /healthz, /metrics)")
+        console.print(f"   emulated Slack Web API at {stack.slack.api_url}, emulated X API at {stack.x.url}")
+
+        _step(console, 2, "Customers post about @acme on X")
+        tweets = {}
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("posting sample tweets", total=len(CUSTOMERS))
+            for handle, name, followers, text in CUSTOMERS:
+                user = stack.x.add_user(username=handle, name=name, followers=followers)
+                tweets[handle] = (user, stack.x.add_tweet(text, user))
+                progress.advance(task)
+        for handle, _, _, text in CUSTOMERS:
+            console.print(f"   [cyan]@{handle}[/cyan]: {text}")
+
+        _step(console, 3, "The bot polls X mentions (tweepy -> emulated X), triages, and posts cards to Slack")
+        result = stack.poll()
+        console.print(f"   {len(result.new_cases)} new cases, {result.dropped} dropped (spam/own posts), {result.duplicates} duplicates")
+        _show_cards(console, stack)
+
+        cases = _cases(stack)
+        first, second, third = cases[0], cases[1], cases[2]
+
+        _step(console, 4, f"Agent {AGENT} clicks [bold]Approve[/bold] on the most urgent card (a signed block_actions request)")
+        response = stack.click(AGENT, Action.APPROVE, first.id)
+        console.print(f"   Slack -> bot: HTTP {response.status_code} (acknowledged within Slack's 3 seconds)")
+        reply = _wait_reply(stack, first)
+        console.print(f"   bot -> X: reply [green]{reply['id']}[/green] to @{first.root.author_handle}: {reply['text']!r}")
+        _show_status(console, stack, first.id)
+
+        _step(console, 5, "Agent clicks [bold]Edit[/bold]: a modal opens with the draft; the agent rewrites it and sends")
+        stack.click(AGENT, Action.EDIT, second.id)
+        view = stack.slack.wait_for(lambda: stack.slack.opened_views, what="the edit modal")[-1]
+        console.print(f"   views.open: modal '{view['title']['text']}' with the draft")
+        edited = f"Hi {second.root.author_name.split()[0]}, sorry for the trouble. We're on it and will update you here shortly."
+        submit = stack.submit(AGENT, View.EDIT, second.id, {Block.REPLY: edited})
+        console.print(f"   view_submission -> HTTP {submit.status_code}")
+        reply = _wait_reply(stack, second)
+        console.print(f"   bot -> X: {reply['text']!r}")
+
+        _step(console, 6, "Agent clicks [bold]Move to DM[/bold]: a short public reply, the details in a direct message")
+        stack.submit(AGENT, View.MOVE_TO_DM, third.id, {
+            Block.PUBLIC: "Sorry about this! We've sent you a DM so we can sort it out.",
+            Block.PRIVATE: "Hi, thanks for your patience. Could you send us your order number and the email on the account? We'll sort it out right away.",
+        })
+        reply = _wait_reply(stack, third)
+        stack.x.wait_for(lambda: stack.x.dms, what="the DM")
+        console.print(f"   bot -> X DM to @{third.root.author_handle}: {stack.x.dms[-1]['text']!r}")
+        console.print(f"   bot -> X public reply: {reply['text']!r}")
+
+        _step(console, 7, "A follow-up from the same customer lands in the card's thread, not a new card")
+        user, tweet_id = tweets[first.root.author_handle]
+        stack.x.add_tweet("@acme thanks, just checked my DMs", user, in_reply_to=tweet_id)
+        stack.poll()
+        console.print(f"   cards in the channel: {len(stack.cards())} (unchanged); thread replies: {len(stack.slack.thread(CHANNEL, first.card_ts)) - 1}")
+
+        _step(console, 8, "Where things stand")
+        _show_cards(console, stack)
+        if keep_running:
+            console.print(f"\nStill running: bot at {stack.url}, Slack emulator at {stack.slack.api_url}. Ctrl-C to stop.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    console.print("\n[bold green]Demo finished.[/bold green] Next: connect a real workspace (README, 'Connect a real workspace').")
+    return 0
+
+
+def _step(console: Console, number: int, text: str) -> None:
+    console.print(f"\n[bold]{number}.[/bold] {text}")
+
+
+def _cases(stack: LocalStack) -> list[m.Case]:
+    order = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+    with stack.rt.db.session() as session:
+        cases = list(session.scalars(select(m.Case).options(selectinload(m.Case.posts), selectinload(m.Case.replies))))
+    return sorted(cases, key=lambda c: (order.get(c.priority, 9), c.id))
+
+
+def _wait_reply(stack: LocalStack, case: m.Case) -> dict:
+    return stack.x.wait_for(lambda: stack.x.replies_to(case.root.external_id), timeout=15, what="the reply on X")[-1]
+
+
+def _show_status(console: Console, stack: LocalStack, case_id: int) -> None:
+    def updated():
+        with stack.rt.db.session() as session:
+            return session.get(m.Case, case_id).status in ("answered", "failed")
+
+    stack.slack.wait_for(updated, timeout=15, what="the card update")
+    case = next(c for c in _cases(stack) if c.id == case_id)
+    message = next(msg for msg in stack.cards() if msg["ts"] == case.card_ts)
+    status = [line for line in card_text(message).splitlines() if "Replied by" in line or "Not sent" in line]
+    console.print(f"   chat.update: card now says: {status[0] if status else case.status}")
+
+
+def _show_cards(console: Console, stack: LocalStack) -> None:
+    table = Table(title=f"#{CHANNEL} (emulated Slack)", show_lines=True)
+    for column in ("case", "priority", "from", "post", "triage", "status"):
+        table.add_column(column, overflow="fold")
+    for case in _cases(stack):
+        root = case.root
+        table.add_row(
+            str(case.id),
+            case.priority,
+            f"@{root.author_handle}",
+            root.text[:90],
+            " · ".join([case.category, *case.reasons]),
+            case.status + (f" by {case.answered_by}" if case.answered_by else ""),
+        )
+    console.print(table)

@@ -1,0 +1,87 @@
+"""The one small interface every network adapter implements.
+
+A new network is a new module implementing `Network`; nothing else in the bot
+knows which network a case came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Mapping, Protocol
+
+from bot.domain.posts import Post, SentReply
+
+
+class NetworkError(Exception):
+    """A network call failed; `transient` errors are retried later, the rest are shown to the team."""
+
+    transient = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class RateLimited(NetworkError):
+    transient = True
+
+
+class Unavailable(NetworkError):
+    """5xx, connection refused: the request did not take effect."""
+
+    transient = True
+
+
+class AuthFailed(NetworkError):
+    """Credentials expired or revoked: a person must reconnect the network."""
+
+
+class Rejected(NetworkError):
+    """The network refused this request for good (duplicate, too long, DMs closed...)."""
+
+
+class Uncertain(NetworkError):
+    """No answer in time: the request may or may not have taken effect, so it is never resent on its own."""
+
+
+@dataclass
+class Fetched:
+    posts: list[Post] = field(default_factory=list)
+    cursors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a reply is addressed to: the post being answered."""
+
+    external_id: str
+    author_external_id: str
+    author_handle: str
+    created_at: datetime
+    kind: str = "mention"
+
+
+class Network(Protocol):
+    name: str
+    label: str            # shown to people: "X", "Facebook"
+    reply_limit: int      # characters a public reply may have (weighted where the network weighs)
+
+    def own_ids(self) -> set[str]:
+        """Account ids of the brand itself, whose posts are never ingested."""
+
+    def fetch(self, cursors: Mapping[str, str]) -> Fetched:
+        """New posts since the stored cursors, and the cursors to store after them."""
+
+    def reply_public(self, target: Target, text: str) -> SentReply: ...
+
+    def reply_private(self, target: Target, text: str) -> SentReply: ...
+
+    def private_reply_blocker(self, target: Target, now: datetime) -> str | None:
+        """Why a private reply to this post is not possible now, or None."""
+
+    def reply_length(self, text: str) -> int:
+        """Length of a reply as the network counts it."""
+
+    def check(self) -> str:
+        """Verify credentials; return who we are connected as, or raise NetworkError."""

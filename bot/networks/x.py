@@ -1,0 +1,277 @@
+"""X (Twitter) through tweepy's v2 Client: mentions and brand search in, replies and DMs out."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Mapping
+from urllib.parse import urlsplit
+
+import requests
+import tweepy
+from requests.adapters import HTTPAdapter
+
+from bot.domain.posts import Author, Post, SentReply
+from bot.domain.replylength import weighted_length
+from bot.networks.base import (
+    AuthFailed,
+    Fetched,
+    NetworkError,
+    RateLimited,
+    Rejected,
+    Target,
+    Uncertain,
+    Unavailable,
+)
+
+log = logging.getLogger(__name__)
+# tweepy logs request headers (the bearer token) at DEBUG: keep it quieter than that.
+logging.getLogger("tweepy").setLevel(logging.INFO)
+
+X_HOST = "https://api.twitter.com"
+TWEET_FIELDS = ["created_at", "author_id", "conversation_id", "in_reply_to_user_id", "public_metrics", "referenced_tweets"]
+USER_FIELDS = ["username", "name", "public_metrics"]
+TIMEOUT = (5, 20)
+
+
+class _Transport(HTTPAdapter):
+    """Sends tweepy's requests to `X_API_URL` (tweepy hardcodes the host) with a timeout."""
+
+    def __init__(self, base_url: str):
+        super().__init__(max_retries=0)
+        self.base = base_url.rstrip("/")
+
+    def send(self, request, **kwargs):
+        if self.base != X_HOST:
+            parts = urlsplit(request.url)
+            request.url = self.base + parts.path + (f"?{parts.query}" if parts.query else "")
+            kwargs["proxies"] = {}
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = TIMEOUT
+        return super().send(request, **kwargs)
+
+
+def _problem(exc: tweepy.HTTPException) -> str:
+    messages = list(getattr(exc, "api_messages", []) or [])
+    return "; ".join(messages) or f"HTTP {exc.response.status_code}"
+
+
+def _translate(exc: Exception, *, write: bool) -> NetworkError:
+    """Map tweepy/requests errors onto the network error kinds the domain understands."""
+    if isinstance(exc, tweepy.TooManyRequests):
+        retry_after = None
+        if exc.reset_time:
+            retry_after = max(1.0, exc.reset_time - datetime.now(timezone.utc).timestamp())
+        return RateLimited("X rate limit reached", retry_after=retry_after)
+    if isinstance(exc, tweepy.Unauthorized):
+        return AuthFailed("X refused the credentials (401): check the X_* keys and tokens")
+    if isinstance(exc, tweepy.TwitterServerError):
+        return Unavailable(f"X had a server error ({exc.response.status_code})")
+    if isinstance(exc, tweepy.HTTPException):
+        return Rejected(f"X refused it: {_problem(exc)}")
+    if isinstance(exc, requests.Timeout) and write:
+        return Uncertain("X did not answer in time; the reply may or may not have been posted")
+    if isinstance(exc, requests.RequestException):
+        return Unavailable(f"X could not be reached: {type(exc).__name__}")
+    raise exc
+
+
+class XNetwork:
+    name = "x"
+    label = "X"
+    reply_limit = 280
+
+    def __init__(
+        self,
+        *,
+        bearer_token: str,
+        api_key: str,
+        api_secret: str,
+        access_token: str,
+        access_token_secret: str,
+        api_url: str = X_HOST,
+        search_query: str = "",
+        user_id: str = "",
+    ):
+        self.client = tweepy.Client(
+            bearer_token=bearer_token,
+            consumer_key=api_key,
+            consumer_secret=api_secret,
+            access_token=access_token,
+            access_token_secret=access_token_secret,
+            wait_on_rate_limit=False,  # its sleep blocks and recurses; the scheduler backs off instead
+        )
+        transport = _Transport(api_url)
+        self.client.session.mount("https://", transport)
+        self.client.session.mount("http://", transport)
+        self.consumer_secret = api_secret
+        self.search_query = search_query
+        self._user_id = user_id
+        self._username = ""
+
+    # -- identity -------------------------------------------------------------
+
+    def _me(self) -> tuple[str, str]:
+        if not self._user_id or not self._username:
+            try:
+                me = self.client.get_me(user_auth=True).data
+            except Exception as exc:  # noqa: BLE001 - translated below
+                raise _translate(exc, write=False) from exc
+            self._user_id, self._username = str(me.id), me.username
+        return self._user_id, self._username
+
+    def own_ids(self) -> set[str]:
+        return {self._me()[0]}
+
+    def check(self) -> str:
+        user_id, username = self._me()
+        return f"@{username} (id {user_id})"
+
+    # -- in ---------------------------------------------------------------------
+
+    def fetch(self, cursors: Mapping[str, str]) -> Fetched:
+        user_id, _ = self._me()
+        result = Fetched()
+        streams = {"x:mentions": lambda since: self._page(self.client.get_users_mentions, user_id, since_id=since, kind="mention")}
+        if self.search_query:
+            query = f"({self.search_query}) -is:retweet"
+            streams["x:search"] = lambda since: self._page(self.client.search_recent_tweets, query, since_id=since, kind="search")
+        for stream, read in streams.items():
+            posts, newest = read(cursors.get(stream))
+            result.posts.extend(posts)
+            if newest:
+                result.cursors[stream] = newest
+        own = self.own_ids()
+        result.posts = [p for p in result.posts if p.author.external_id not in own]
+        return result
+
+    def _page(self, method, first_arg, *, since_id: str | None, kind: str) -> tuple[list[Post], str | None]:
+        """Read every page newer than since_id; the cursor only moves once all pages are read."""
+        posts: list[Post] = []
+        newest: str | None = None
+        token = None
+        token_param = "pagination_token" if kind == "mention" else "next_token"
+        while True:
+            params = {"since_id": since_id, "max_results": 100, "expansions": ["author_id"],
+                      "tweet_fields": TWEET_FIELDS, "user_fields": USER_FIELDS}
+            if token:
+                params[token_param] = token
+            try:
+                response = method(first_arg, **params)
+            except Exception as exc:  # noqa: BLE001 - translated below
+                raise _translate(exc, write=False) from exc
+            users = {str(u.id): u for u in (response.includes or {}).get("users", [])}
+            for tweet in response.data or []:
+                posts.append(self._to_post(tweet, users.get(str(tweet.author_id)), kind))
+            meta = response.meta or {}
+            if newest is None and meta.get("newest_id"):
+                newest = str(meta["newest_id"])
+            token = meta.get("next_token")
+            if not token:
+                return posts, newest
+
+    def _to_post(self, tweet, user, kind: str) -> Post:
+        metrics = tweet.public_metrics or {}
+        followers = ((user.public_metrics or {}).get("followers_count", 0)) if user else 0
+        handle = user.username if user else ""
+        in_reply_to = ""
+        for ref in tweet.referenced_tweets or []:
+            if ref.type == "replied_to":
+                in_reply_to = str(ref.id)
+        created = tweet.created_at or datetime.now(timezone.utc)
+        return Post(
+            network=self.name,
+            external_id=str(tweet.id),
+            text=tweet.text or "",
+            author=Author(external_id=str(tweet.author_id), handle=handle, name=user.name if user else "", followers=int(followers)),
+            created_at=created,
+            url=f"https://x.com/{handle or 'i'}/status/{tweet.id}",
+            conversation_id=str(tweet.conversation_id or tweet.id),
+            in_reply_to_id=in_reply_to,
+            kind=kind,
+            engagement=sum(int(metrics.get(k, 0)) for k in ("like_count", "retweet_count", "reply_count", "quote_count")),
+            raw=dict(tweet.data),
+        )
+
+    # -- out --------------------------------------------------------------------
+
+    def reply_length(self, text: str) -> int:
+        return weighted_length(text)
+
+    def reply_public(self, target: Target, text: str) -> SentReply:
+        try:
+            response = self.client.create_tweet(text=text, in_reply_to_tweet_id=target.external_id, user_auth=True)
+        except Exception as exc:  # noqa: BLE001 - translated below
+            raise _translate(exc, write=True) from exc
+        tweet_id = str(response.data["id"])
+        _, username = self._me()
+        return SentReply(external_id=tweet_id, url=f"https://x.com/{username}/status/{tweet_id}")
+
+    def reply_private(self, target: Target, text: str) -> SentReply:
+        try:
+            response = self.client.create_direct_message(participant_id=target.author_external_id, text=text, user_auth=True)
+        except Exception as exc:  # noqa: BLE001 - translated below
+            raise _translate(exc, write=True) from exc
+        data = response.data or {}
+        return SentReply(external_id=str(data.get("dm_event_id", "")), url="")
+
+    def private_reply_blocker(self, target: Target, now: datetime) -> str | None:
+        return None  # X answers DMs-closed only when we try; that refusal is shown on the card
+
+    # -- webhooks (account activity) -------------------------------------------
+
+    def webhook_challenge(self, query: Mapping[str, str]) -> tuple[int, str]:
+        """Answer X's CRC check: HMAC-SHA256 of crc_token with the consumer secret, base64."""
+        token = query.get("crc_token", "")
+        if not token:
+            return 400, json.dumps({"error": "crc_token missing"})
+        digest = hmac.new(self.consumer_secret.encode(), token.encode(), hashlib.sha256).digest()
+        return 200, json.dumps({"response_token": "sha256=" + base64.b64encode(digest).decode()})
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
+        given = headers.get("x-twitter-webhooks-signature", "")
+        digest = hmac.new(self.consumer_secret.encode(), body, hashlib.sha256).digest()
+        return bool(given) and hmac.compare_digest(given, "sha256=" + base64.b64encode(digest).decode())
+
+    def parse_webhook(self, body: bytes) -> list[Post]:
+        """Turn account-activity `tweet_create_events` (v1.1 objects) into posts."""
+        payload = json.loads(body)
+        if not isinstance(payload, dict):
+            raise ValueError("webhook body is not a JSON object")
+        posts = []
+        for event in payload.get("tweet_create_events", []) or []:
+            user = event.get("user") or {}
+            tweet_id = str(event.get("id_str") or event.get("id") or "")
+            if not tweet_id:
+                continue
+            text = event.get("extended_tweet", {}).get("full_text") or event.get("full_text") or event.get("text") or ""
+            try:
+                created = parsedate_to_datetime(event["created_at"])
+            except (KeyError, TypeError, ValueError):
+                created = datetime.now(timezone.utc)
+            handle = user.get("screen_name", "")
+            posts.append(
+                Post(
+                    network=self.name,
+                    external_id=tweet_id,
+                    text=text,
+                    author=Author(
+                        external_id=str(user.get("id_str") or user.get("id") or ""),
+                        handle=handle,
+                        name=user.get("name", ""),
+                        followers=int(user.get("followers_count") or 0),
+                    ),
+                    created_at=created,
+                    url=f"https://x.com/{handle or 'i'}/status/{tweet_id}",
+                    conversation_id=str(event.get("in_reply_to_status_id_str") or tweet_id),
+                    in_reply_to_id=str(event.get("in_reply_to_status_id_str") or ""),
+                    kind="mention",
+                    raw=event,
+                )
+            )
+        own = {str(payload.get("for_user_id", ""))} | ({self._user_id} if self._user_id else set())
+        return [p for p in posts if p.author.external_id not in own]

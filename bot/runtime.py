@@ -1,0 +1,69 @@
+"""Everything built once from configuration: database, Slack client, networks."""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from bot.config import FileConfig, Settings, load_file_config, secret
+from bot.networks import build_networks
+from bot.networks.base import Network
+from bot.slack.publisher import Publisher
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def slack_client(settings: Settings) -> WebClient:
+    """Retries 429s after Retry-After; connection errors are not retried blindly (a post could double)."""
+    return WebClient(
+        token=secret(settings.slack_bot_token) or None,
+        base_url=settings.slack_api_url,
+        timeout=15,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)],
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: FileConfig
+    db: Database
+    slack: WebClient
+    networks: dict[str, Network]
+    publisher: Publisher
+    background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="socialdesk"))
+    own_ids: dict[str, set[str]] = field(default_factory=dict)
+    poll_backoff: dict[str, datetime] = field(default_factory=dict)  # network -> do not poll before
+
+    @property
+    def channel(self) -> str:
+        return self.settings.socialdesk_channel
+
+    def own_ids_for(self, name: str) -> set[str]:
+        """The brand's own account ids per network, looked up once."""
+        if name not in self.own_ids:
+            self.own_ids[name] = self.networks[name].own_ids()
+        return self.own_ids[name]
+
+    def close(self) -> None:
+        self.background.shutdown(wait=True, cancel_futures=False)
+        self.db.dispose()
+
+
+def build_runtime(settings: Settings, config: FileConfig | None = None) -> Runtime:
+    config = config if config is not None else load_file_config(settings.socialdesk_config)
+    db = Database(settings.database_url)
+    client = slack_client(settings)
+    return Runtime(
+        settings=settings,
+        config=config,
+        db=db,
+        slack=client,
+        networks=build_networks(settings),
+        publisher=Publisher(client, db),
+    )

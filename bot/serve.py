@@ -1,0 +1,76 @@
+"""`socialdesk run`: migrations, then the HTTP server and/or the scheduler in one process."""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+import uvicorn
+
+from bot import logs
+from bot.app import build_bolt, build_web
+from bot.config import ConfigError, load_file_config, load_settings, secret
+from bot.runtime import build_runtime
+from bot.scheduler import Scheduler
+
+log = logging.getLogger("socialdesk")
+
+
+def missing_settings(settings, *, socket_mode: bool) -> list[str]:
+    needed = {"SLACK_BOT_TOKEN": settings.slack_bot_token, "SOCIALDESK_CHANNEL": settings.socialdesk_channel}
+    if socket_mode:
+        needed["SLACK_APP_TOKEN"] = settings.slack_app_token
+    else:
+        needed["SLACK_SIGNING_SECRET"] = settings.slack_signing_secret
+    return [name for name, value in needed.items() if not (secret(value) if not isinstance(value, str) else value)]
+
+
+def run(role: str = "all") -> int:
+    settings = load_settings()
+    config = load_file_config(settings.socialdesk_config)
+    logs.configure(settings)
+    socket_mode = bool(secret(settings.slack_app_token))
+    missing = missing_settings(settings, socket_mode=socket_mode)
+    if missing:
+        raise ConfigError(
+            "missing " + ", ".join(missing) + ". Set them in the environment or a .env file "
+            "(README: 'Connect a real workspace'), or try everything offline with `socialdesk demo`."
+        )
+    rt = build_runtime(settings, config)
+    rt.db.upgrade()
+    if not rt.networks:
+        log.warning("no network is configured (X_* or FACEBOOK_* variables); only Slack is served")
+    bolt = build_bolt(rt)
+    scheduler = Scheduler(rt) if role in ("all", "worker") else None
+    if scheduler:
+        scheduler.start()
+    socket_handler = None
+    if socket_mode and role in ("all", "web"):
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        socket_handler = SocketModeHandler(bolt, app_token=secret(settings.slack_app_token))
+        socket_handler.connect()
+        log.info("connected to Slack in Socket Mode")
+    try:
+        if role == "worker":
+            stop = threading.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+            log.info("worker running the scheduler; Ctrl-C to stop")
+            stop.wait()
+        else:
+            web = build_web(rt, None if socket_handler else bolt)
+            log.info("serving on http://%s:%s", settings.host, settings.port)
+            uvicorn.Server(uvicorn.Config(web, host=settings.host, port=settings.port, log_level="warning", access_log=False)).run()
+    finally:
+        if socket_handler:
+            socket_handler.close()
+        if scheduler:
+            scheduler.stop()
+        rt.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,235 @@
+"""Block Kit builders: pure functions from domain objects to blocks.
+
+No database or Slack calls here. Customer-written text always goes through
+`escape()` and into `verbatim` mrkdwn, so it can never mention or link.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from urllib.parse import quote
+
+from bot.slack.ids import INPUT, Action, Block, View, case_ref
+from bot.slack.text import compact_number, escape, truncate  # noqa: F401 - escape is re-exported
+from storage import models as m
+
+NETWORK_LABEL = {"x": "X", "facebook": "Facebook"}
+NETWORK_EMOJI = {"x": ":bird:", "facebook": ":large_blue_circle:"}
+PRIORITY_BADGE = {"urgent": ":rotating_light: *URGENT*", "high": ":small_red_triangle: high", "normal": "normal", "low": "low"}
+TEXT_LIMIT = 2900  # a text object holds 3000 characters
+DM_PUBLIC_DEFAULT = "Sorry about this. We've sent you a direct message so we can sort it out."
+DISMISS_REASONS = {"not_a_complaint": "Not a complaint", "spam": "Spam", "handled": "Already handled"}
+
+
+def mrkdwn(text: str, *, verbatim: bool = True) -> dict:
+    return {"type": "mrkdwn", "text": text, "verbatim": verbatim}
+
+
+def plain(text: str) -> dict:
+    return {"type": "plain_text", "text": truncate(text, 150) or " ", "emoji": True}
+
+
+def section(text: str) -> dict:
+    return {"type": "section", "text": mrkdwn(truncate(text, 3000))}
+
+
+def context(*parts: str) -> dict:
+    return {"type": "context", "elements": [mrkdwn(truncate(p, 3000)) for p in parts if p]}
+
+
+def link(url: str, label: str) -> str:
+    """A link we build ourselves; the URL is percent-quoted so it cannot break out of <...|...>."""
+    if not url:
+        return escape(label)
+    return f"<{quote(url, safe=':/?=&#%@+,;~')}|{escape(label)}>"
+
+
+def slack_date(when: datetime | None, fmt: str = "{date_short_pretty} at {time}") -> str:
+    """Rendered by Slack in each reader's own timezone."""
+    if when is None:
+        return ""
+    return f"<!date^{int(when.timestamp())}^{fmt}|{when:%Y-%m-%d %H:%M} UTC>"
+
+
+def button(text: str, action: Action, case_id: int, *, style: str | None = None) -> dict:
+    element = {"type": "button", "text": plain(text), "action_id": action.value, "value": case_ref(case_id)}
+    if style:
+        element["style"] = style
+    return element
+
+
+def quote_block(text: str) -> str:
+    if not text.strip():
+        return "_(no text)_"
+    return "\n".join("> " + line for line in escape(truncate(text, TEXT_LIMIT)).splitlines() or [""])
+
+
+def author_line(post: m.Post) -> str:
+    name = escape(post.author_name) or "Someone"
+    handle = f" @{escape(post.author_handle)}" if post.author_handle else ""
+    followers = f" · {compact_number(post.author_followers)} followers" if post.author_followers else ""
+    return f"*{name}*{handle}{followers}"
+
+
+def status_line(case: m.Case) -> str:
+    sent = [r for r in case.replies if r.status == "sent"]
+    if case.status == "answered":
+        links = " · ".join(link(r.url, "view reply" if r.kind == "public" else "DM sent") for r in sent if r.url or r.kind == "private")
+        when = slack_date(sent[-1].sent_at) if sent else ""
+        extra = f"\n:warning: {escape(case.last_error)}" if case.last_error else ""
+        return f":white_check_mark: Replied by <@{case.answered_by}> {when}{' · ' + links if links else ''}{extra}"
+    if case.status == "replying":
+        return ":hourglass_flowing_sand: Sending the reply…"
+    if case.status == "failed":
+        return f":warning: *Not sent:* {escape(case.last_error or 'unknown error')}. Nothing went out; use *Retry* or *Edit*."
+    if case.status == "dismissed":
+        reason = DISMISS_REASONS.get(case.dismissed_reason or "", case.dismissed_reason or "")
+        return f":no_entry_sign: Dismissed ({escape(reason)})"
+    if case.claimed_by:
+        return f":eyes: <@{case.claimed_by}> is on it"
+    return ":inbox_tray: Waiting for an answer"
+
+
+def case_card(case: m.Case, network_label: str | None = None) -> list[dict]:
+    """The card for a case: who, what, how urgent, a suggested reply and the buttons."""
+    root = case.root
+    label = network_label or NETWORK_LABEL.get(case.network, case.network)
+    head = f"{NETWORK_EMOJI.get(case.network, ':speech_balloon:')} *{label}* {escape(root.kind.replace('_', ' '))} · {PRIORITY_BADGE.get(case.priority, case.priority)}"
+    blocks = [
+        section(head + "\n" + author_line(root)),
+        section(quote_block(root.text)),
+    ]
+    if root.context:
+        blocks.append(context("On: " + escape(truncate(root.context, 300))))
+    facts = [escape(" · ".join([case.category, *case.reasons]))]
+    facts.append(f"posted {slack_date(root.created_at)}")
+    if case.due_at and case.status in ("open", "failed"):
+        facts.append(f"answer by {slack_date(case.due_at, '{time}')}")
+    facts.append(link(root.url, f"Open on {label}"))
+    blocks.append(context(" · ".join(facts)))
+    if case.status in ("open", "failed") and case.suggested_reply:
+        blocks.append(section("*Suggested reply*\n" + escape(case.suggested_reply)))
+    blocks.append(context(status_line(case)))
+    actions = case_actions(case)
+    if actions:
+        blocks.append({"type": "actions", "block_id": Block.ACTIONS.value, "elements": actions})
+    return blocks
+
+
+def case_actions(case: m.Case) -> list[dict]:
+    if case.status == "open":
+        buttons = [
+            button("Approve", Action.APPROVE, case.id, style="primary"),
+            button("Edit", Action.EDIT, case.id),
+            button("Move to DM", Action.MOVE_TO_DM, case.id),
+        ]
+        if not case.claimed_by:
+            buttons.append(button("Claim", Action.CLAIM, case.id))
+        buttons.append(dismiss_menu(case.id))
+        return buttons
+    if case.status == "failed":
+        return [
+            button("Retry", Action.RETRY, case.id, style="danger"),
+            button("Edit", Action.EDIT, case.id),
+            button("Move to DM", Action.MOVE_TO_DM, case.id),
+            dismiss_menu(case.id),
+        ]
+    return []
+
+
+def dismiss_menu(case_id: int) -> dict:
+    return {
+        "type": "static_select",
+        "action_id": Action.DISMISS.value,
+        "placeholder": plain("Dismiss…"),
+        "options": [
+            {"text": plain(label), "value": json.dumps({"v": 1, "case": case_id, "reason": key}, separators=(",", ":"))}
+            for key, label in DISMISS_REASONS.items()
+        ],
+    }
+
+
+def card_fallback(case: m.Case) -> str:
+    """Notification text: plain words, no customer markup."""
+    label = NETWORK_LABEL.get(case.network, case.network)
+    who = f"@{case.root.author_handle}" if case.root.author_handle else "a customer"
+    return f"New {case.priority} {case.category} on {label} from {escape(who)}"
+
+
+def follow_up(post: m.Post) -> list[dict]:
+    return [section(f":speech_balloon: Follow-up from {author_line(post)}\n{quote_block(post.text)}"), context(link(post.url, "Open"))]
+
+
+def follow_up_fallback(post: m.Post) -> str:
+    return f"Follow-up from @{escape(post.author_handle or 'customer')}"
+
+
+def history_entry(actor: str, action: str, detail: str = "") -> str:
+    who = "socialdesk" if actor == "system" else f"<@{actor}>"
+    return f"{who} {action}" + (f": {detail}" if detail else "")
+
+
+def _input(block_id: Block, label: str, initial: str, *, multiline: bool = True, hint: str = "", max_length: int = 3000) -> dict:
+    element = {"type": "plain_text_input", "action_id": INPUT, "multiline": multiline, "initial_value": initial[:max_length], "max_length": max_length}
+    block = {"type": "input", "block_id": block_id.value, "label": plain(label), "element": element}
+    if hint:
+        block["hint"] = plain(hint)
+    return block
+
+
+def _modal(view: View, title: str, submit: str, case_id: int, blocks: list[dict]) -> dict:
+    return {
+        "type": "modal",
+        "callback_id": view.value,
+        "private_metadata": case_ref(case_id),
+        "title": plain(title),
+        "submit": plain(submit),
+        "close": plain("Cancel"),
+        "blocks": blocks,
+    }
+
+
+def edit_modal(case: m.Case, draft: str, *, limit: int | None) -> dict:
+    hint = f"Replies on X may be {limit} characters (URLs count 23, emoji and CJK count 2)." if limit else ""
+    return _modal(
+        View.EDIT,
+        "Edit reply",
+        "Send reply",
+        case.id,
+        [section(author_line(case.root) + "\n" + quote_block(case.root.text)), _input(Block.REPLY, "Reply", draft, hint=hint)],
+    )
+
+
+def dm_modal(case: m.Case, private_text: str, *, public_text: str = DM_PUBLIC_DEFAULT, blocker: str | None = None) -> dict:
+    blocks = [section(author_line(case.root) + "\n" + quote_block(case.root.text))]
+    blocks.append(_input(Block.PUBLIC, "Short public reply", public_text, hint="Posted under their post so everyone sees we answered."))
+    if blocker:
+        blocks.append(context(f":warning: A private message is not possible here: {escape(blocker)}. Only the public reply will be sent."))
+    else:
+        blocks.append(_input(Block.PRIVATE, "Private message", private_text, hint="Sent as a direct message."))
+    return _modal(View.MOVE_TO_DM, "Move to DM", "Send both" if not blocker else "Send public reply", case.id, blocks)
+
+
+HELP = """*socialdesk* — answer customers on X and Facebook from Slack.
+• `/socialdesk help` — this list
+• `/socialdesk stats [today|7d|30d]` — volume, response times and SLA (managers)
+• `/socialdesk oncall` — who is on call now and next
+Cards arrive in the team channel with *Approve*, *Edit* and *Move to DM*."""
+
+
+def help_blocks() -> list[dict]:
+    return [section(HELP)]
+
+
+def home_view(user_id: str, mine: list[m.Case], waiting: list[m.Case], numbers: dict[str, int]) -> dict:
+    def line(case: m.Case) -> str:
+        root = case.root
+        return f"• {PRIORITY_BADGE.get(case.priority, case.priority)} {NETWORK_LABEL.get(case.network, case.network)} — {escape(truncate(root.text, 120))} ({case.status})"
+
+    blocks = [
+        {"type": "header", "text": plain("socialdesk")},
+        section(f"*Your cases* ({len(mine)})\n" + ("\n".join(line(c) for c in mine) or "_Nothing claimed by you._")),
+        section(f"*Waiting for an answer* ({len(waiting)})\n" + ("\n".join(line(c) for c in waiting[:15]) or "_Inbox zero._")),
+        context(" · ".join(f"{k}: *{v}*" for k, v in numbers.items())),
+    ]
+    return {"type": "home", "blocks": blocks}

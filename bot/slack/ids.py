@@ -1,0 +1,49 @@
+"""Action and view ids, and the small versioned reference a button carries."""
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+REF_VERSION = 1
+
+
+class Action(StrEnum):
+    APPROVE = "case_approve"
+    EDIT = "case_edit"
+    MOVE_TO_DM = "case_move_to_dm"
+    RETRY = "case_retry"
+    CLAIM = "case_claim"
+    DISMISS = "case_dismiss"
+
+
+class View(StrEnum):
+    EDIT = "case_edit_modal"
+    MOVE_TO_DM = "case_dm_modal"
+
+
+class Block(StrEnum):
+    REPLY = "reply"
+    PUBLIC = "public_reply"
+    PRIVATE = "private_reply"
+    ACTIONS = "case_actions"
+
+
+INPUT = "text"
+
+
+def case_ref(case_id: int) -> str:
+    return json.dumps({"v": REF_VERSION, "case": case_id}, separators=(",", ":"))
+
+
+class StaleReference(ValueError):
+    """A button or modal from a version of the bot this one cannot read."""
+
+
+def parse_case_ref(value: str | None) -> int:
+    try:
+        data = json.loads(value or "")
+        if data.get("v") != REF_VERSION:
+            raise StaleReference(value)
+        return int(data["case"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise StaleReference(value) from None

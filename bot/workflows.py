@@ -1,0 +1,193 @@
+"""The flows that join the domain, the networks and Slack: poll, deliver, approve, send."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+
+from bot import metrics
+from bot.domain import cases
+from bot.domain.posts import Post
+from bot.networks.base import NetworkError, Target
+from bot.runtime import Runtime
+from bot.slack.blocks import history_entry
+from storage import models as m
+
+log = logging.getLogger(__name__)
+SENDING_TIMEOUT = timedelta(minutes=5)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- in ------------------------------------------------------------------------
+
+def poll(rt: Runtime, name: str) -> cases.IngestResult | None:
+    """Fetch one network since its stored cursors, store, then carry new cards into Slack."""
+    until = rt.poll_backoff.get(name)
+    if until is not None and utcnow() < until:
+        return None
+    network = rt.networks[name]
+    with rt.db.session() as session:
+        cursors = {c.stream: c.value for c in session.scalars(select(m.Cursor).where(m.Cursor.stream.like(f"{name}:%")))}
+    try:
+        fetched = network.fetch(cursors)
+        own = rt.own_ids_for(name)
+    except NetworkError as exc:
+        wait = exc.retry_after or (rt.settings.poll_interval_seconds if exc.transient else 300)
+        rt.poll_backoff[name] = utcnow() + timedelta(seconds=wait)
+        metrics.POLL_ERRORS.labels(network=name, kind=type(exc).__name__).inc()
+        log.warning("polling %s failed (%s); next try in %.0fs", name, exc.message, wait)
+        return None
+    rt.poll_backoff.pop(name, None)
+    with rt.db.session() as session:
+        result = cases.ingest(session, fetched.posts, own_ids=own, config=rt.config, channel=rt.channel)
+        for stream, value in fetched.cursors.items():
+            cursor = session.get(m.Cursor, stream)
+            if cursor is None:
+                session.add(m.Cursor(stream=stream, value=value))
+            else:
+                cursor.value = value
+    metrics.POSTS_INGESTED.labels(network=name).inc(len(result.new_cases) + len(result.follow_ups))
+    deliver(rt)
+    return result
+
+
+def ingest_pushed(rt: Runtime, name: str, posts: list[Post]) -> cases.IngestResult:
+    """Posts that a webhook delivered: stored once (a later poll finds them already here)."""
+    own = rt.own_ids_for(name) if posts else set()
+    with rt.db.session() as session:
+        result = cases.ingest(session, posts, own_ids=own, config=rt.config, channel=rt.channel)
+    metrics.POSTS_INGESTED.labels(network=name).inc(len(result.new_cases) + len(result.follow_ups))
+    return result
+
+
+def deliver(rt: Runtime) -> int:
+    rt.publisher.reconcile()
+    posted = rt.publisher.deliver_pending()
+    metrics.CARDS_POSTED.inc(posted)
+    return posted
+
+
+# -- out -----------------------------------------------------------------------
+
+
+def target_of(case: m.Case) -> Target:
+    root = case.root
+    return Target(root.external_id, root.author_external_id, root.author_handle, root.created_at, root.kind)
+
+
+def approve(rt: Runtime, case_id: int, user_id: str, replies: dict[str, str]) -> cases.Approval:
+    """Record the approval in the outbox (raises CaseError if the case cannot take one)."""
+    with rt.db.session() as session:
+        approval = cases.approve(session, case_id, user_id, replies)
+    rt.publisher.refresh(case_id)
+    return approval
+
+
+def send_approval(rt: Runtime, approval: cases.Approval) -> None:
+    for reply_id in approval.reply_ids:
+        send_reply(rt, reply_id)
+    rt.publisher.refresh(approval.case_id)
+
+
+def send_reply(rt: Runtime, reply_id: int) -> None:
+    """Send one queued reply at most once; the card and its thread say what happened."""
+    with rt.db.session() as session:
+        reply = session.get(m.Reply, reply_id)
+        if reply is None or _waits_for_sibling(session, reply):
+            return
+        reply = cases.take_reply(session, reply_id)
+        if reply is None:
+            return
+        case = reply.case
+        network = rt.networks.get(case.network)
+        target = target_of(case)
+        kind, text, case_id = reply.kind, reply.text, case.id
+    if network is None:
+        _fail(rt, reply_id, f"{case.network} is not connected", transient=False)
+        return
+    try:
+        sent = network.reply_public(target, text) if kind == "public" else network.reply_private(target, text)
+    except NetworkError as exc:
+        _fail(rt, reply_id, exc.message, transient=exc.transient, retry_after=exc.retry_after)
+        return
+    with rt.db.session() as session:
+        reply = session.get(m.Reply, reply_id)
+        cases.record_sent(session, reply, sent.external_id, sent.url)
+        who = reply.requested_by
+    metrics.REPLIES.labels(network=network.name, kind=kind, outcome="sent").inc()
+    what = "replied publicly" if kind == "public" else "sent a private message"
+    rt.publisher.note(case_id, history_entry(who, what, f"<{sent.url}|view>" if sent.url else ""))
+
+
+def _waits_for_sibling(session, reply: m.Reply) -> bool:
+    """A public "we've sent you a DM" only goes out once the DM did."""
+    if reply.kind != "public":
+        return False
+    private = session.scalars(select(m.Reply).where(m.Reply.approval_id == reply.approval_id, m.Reply.kind == "private")).first()
+    return private is not None and private.status != "sent"
+
+
+def _fail(rt: Runtime, reply_id: int, message: str, *, transient: bool, retry_after: float | None = None) -> None:
+    with rt.db.session() as session:
+        reply = session.get(m.Reply, reply_id)
+        requeued = cases.record_failure(session, reply, message, transient=transient, retry_after=retry_after)
+        if not requeued and reply.kind == "private":
+            for sibling in session.scalars(
+                select(m.Reply).where(m.Reply.approval_id == reply.approval_id, m.Reply.kind == "public", m.Reply.status == "queued")
+            ):
+                sibling.status = "failed"
+                sibling.error = "not sent because the private message failed"
+            cases.settle(session, reply.case, utcnow())
+        case_id, network = reply.case_id, reply.case.network
+    metrics.REPLIES.labels(network=network, kind="any", outcome="retrying" if requeued else "failed").inc()
+    if not requeued:
+        rt.publisher.note(case_id, history_entry("system", "could not send the reply", message))
+    rt.publisher.refresh(case_id)
+
+
+def process_outbox(rt: Runtime) -> int:
+    """Send replies whose retry time has come; settle sends cut off by a crash."""
+    now = utcnow()
+    with rt.db.session() as session:
+        due = cases.due_replies(session, now)
+        lost = list(
+            session.scalars(select(m.Reply.id).where(m.Reply.status == "sending", m.Reply.next_attempt_at < now - SENDING_TIMEOUT))
+        )
+    for reply_id in lost:
+        # We cannot know whether the network took it; never resend on our own.
+        _fail(rt, reply_id, "the bot stopped while sending; check the network before retrying", transient=False)
+    touched = set()
+    for reply_id in due:
+        send_reply(rt, reply_id)
+        with rt.db.session() as session:
+            touched.add(session.get(m.Reply, reply_id).case_id)
+    for case_id in touched:
+        rt.publisher.refresh(case_id)
+    return len(due)
+
+
+def retry(rt: Runtime, case_id: int, user_id: str) -> cases.Approval:
+    """A new approval with the texts of the last one that failed."""
+    with rt.db.session() as session:
+        case = session.get(m.Case, case_id)
+        if case is None:
+            raise cases.CaseError("This case no longer exists.")
+        if case.status != "failed" or not case.replies:
+            raise cases.CaseError("Only a failed reply can be retried.")
+        latest = case.replies[-1].approval_id
+        texts = {r.kind: r.text for r in case.replies if r.approval_id == latest}
+    return approve(rt, case_id, user_id, texts)
+
+
+def release_stale_claims(rt: Runtime, older_than: timedelta) -> int:
+    with rt.db.session() as session:
+        ids = list(session.scalars(select(m.Case.id).where(m.Case.claimed_at < utcnow() - older_than, m.Case.status == "open")))
+        if ids:
+            session.execute(update(m.Case).where(m.Case.id.in_(ids)).values(claimed_by=None, claimed_at=None))
+    for case_id in ids:
+        rt.publisher.refresh(case_id)
+    return len(ids)

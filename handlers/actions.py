@@ -1,0 +1,93 @@
+"""Card buttons: ack, check who clicked, call the domain, render."""
+from __future__ import annotations
+
+import json
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot import workflows
+from bot.domain.cases import CaseError, claim, dismiss, get_answerable
+from bot.runtime import Runtime
+from bot.slack import blocks
+from bot.slack.ids import Action, StaleReference, parse_case_ref
+from handlers.common import NOT_ALLOWED, STALE, tell
+from storage import models as m
+
+
+def register(app: App, rt: Runtime) -> None:
+    def guarded(handler):
+        """Ack within Slack's 3 seconds, then refuse stale cards and people not allowed to answer."""
+
+        def listener(ack: Ack, body: dict, client: WebClient, action: dict):
+            ack()
+            try:
+                case_id = parse_case_ref(action.get("value") or (action.get("selected_option") or {}).get("value"))
+            except StaleReference:
+                tell(client, body, STALE)
+                return
+            user_id = body["user"]["id"]
+            if not rt.config.roles.may_answer(user_id):
+                tell(client, body, NOT_ALLOWED)
+                return
+            try:
+                handler(case_id, user_id, body, client, action)
+            except CaseError as exc:
+                tell(client, body, str(exc))
+                rt.publisher.refresh(case_id)
+
+        listener.__name__ = handler.__name__
+        return listener
+
+    @guarded
+    def approve(case_id: int, user_id: str, body: dict, client: WebClient, action: dict) -> None:
+        with rt.db.session() as session:
+            case = session.get(m.Case, case_id)
+            draft = case.suggested_reply if case else ""
+        approval = workflows.approve(rt, case_id, user_id, {"public": draft})
+        workflows.send_approval(rt, approval)
+
+    @guarded
+    def retry(case_id: int, user_id: str, body: dict, client: WebClient, action: dict) -> None:
+        workflows.send_approval(rt, workflows.retry(rt, case_id, user_id))
+
+    @guarded
+    def edit(case_id: int, user_id: str, body: dict, client: WebClient, action: dict) -> None:
+        with rt.db.session() as session:
+            case = get_answerable(session, case_id)
+            last = case.replies[-1].text if case.status == "failed" and case.replies else case.suggested_reply
+            network = rt.networks.get(case.network)
+            view = blocks.edit_modal(case, last, limit=network.reply_limit if network else None)
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    @guarded
+    def move_to_dm(case_id: int, user_id: str, body: dict, client: WebClient, action: dict) -> None:
+        with rt.db.session() as session:
+            case = get_answerable(session, case_id)
+            network = rt.networks.get(case.network)
+            blocker = network.private_reply_blocker(workflows.target_of(case), workflows.utcnow()) if network else f"{case.network} is not connected"
+            view = blocks.dm_modal(case, case.suggested_reply, blocker=blocker)
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    @guarded
+    def claim_case(case_id: int, user_id: str, body: dict, client: WebClient, action: dict) -> None:
+        with rt.db.session() as session:
+            claim(session, case_id, user_id)
+        rt.publisher.refresh(case_id)
+        rt.publisher.note(case_id, blocks.history_entry(user_id, "is on it"))
+
+    @guarded
+    def dismiss_case(case_id: int, user_id: str, body: dict, client: WebClient, action: dict) -> None:
+        reason = json.loads(action["selected_option"]["value"]).get("reason", "other")
+        with rt.db.session() as session:
+            dismiss(session, case_id, user_id, reason)
+        rt.publisher.refresh(case_id)
+        rt.publisher.note(case_id, blocks.history_entry(user_id, "dismissed the case", blocks.DISMISS_REASONS.get(reason, reason)))
+
+    app.action(Action.APPROVE.value)(approve)
+    app.action(Action.RETRY.value)(retry)
+    app.action(Action.EDIT.value)(edit)
+    app.action(Action.MOVE_TO_DM.value)(move_to_dm)
+    app.action(Action.CLAIM.value)(claim_case)
+    app.action(Action.DISMISS.value)(dismiss_case)
+

@@ -1,0 +1,26 @@
+"""App Home: the person's cases and the team's numbers."""
+from __future__ import annotations
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from bot.runtime import Runtime
+from bot.slack import blocks
+from storage import models as m
+
+
+def register(app: App, rt: Runtime) -> None:
+    @app.event("app_home_opened")
+    def home_opened(event: dict, client: WebClient):
+        if event.get("tab") != "home":
+            return
+        user_id = event["user"]
+        with rt.db.session() as session:
+            open_cases = select(m.Case).options(selectinload(m.Case.posts)).where(m.Case.status.in_(("open", "failed")))
+            mine = list(session.scalars(open_cases.where(m.Case.claimed_by == user_id).order_by(m.Case.created_at)))
+            waiting = list(session.scalars(open_cases.where(m.Case.claimed_by.is_(None)).order_by(m.Case.created_at).limit(15)))
+            counts = dict(session.execute(select(m.Case.status, func.count()).group_by(m.Case.status)).all())
+        numbers = {"open": counts.get("open", 0) + counts.get("failed", 0), "answered": counts.get("answered", 0), "dismissed": counts.get("dismissed", 0)}
+        client.views_publish(user_id=user_id, view=blocks.home_view(user_id, mine, waiting, numbers))

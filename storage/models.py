@@ -1,0 +1,189 @@
+"""SQLAlchemy models: what the bot remembers across restarts."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Store UTC, always hand back aware datetimes (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Case(Base):
+    """One customer issue: a root post plus its follow-ups, answered once."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    network: Mapped[str] = mapped_column(String(20))
+    conversation_id: Mapped[str] = mapped_column(String(128), default="")
+    author_external_id: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    category: Mapped[str] = mapped_column(String(20), default="other")
+    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    severity: Mapped[int] = mapped_column(Integer, default=0)
+    sentiment: Mapped[float] = mapped_column(Float, default=0.0)
+    topic: Mapped[str] = mapped_column(String(20), default="general")
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    suggested_reply: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str] = mapped_column(String(32), default="")
+    card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    answered_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    dismissed_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sla_met: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    posts: Mapped[list[Post]] = relationship(back_populates="case", order_by="Post.id")
+    replies: Mapped[list[Reply]] = relationship(back_populates="case", order_by="Reply.id")
+
+    __table_args__ = (
+        Index("ix_cases_thread", "network", "conversation_id", "author_external_id"),
+        Index("ix_cases_status_created", "status", "created_at"),
+        Index("ix_cases_created", "created_at"),
+    )
+
+    @property
+    def root(self) -> Post:
+        return self.posts[0]
+
+
+class Post(Base):
+    """A normalised post as ingested; unique per network and external id."""
+
+    __tablename__ = "posts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    network: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(128))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(20), default="mention")
+    text: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str] = mapped_column(Text, default="")
+    author_external_id: Mapped[str] = mapped_column(String(64), default="")
+    author_handle: Mapped[str] = mapped_column(String(128), default="")
+    author_name: Mapped[str] = mapped_column(String(256), default="")
+    author_followers: Mapped[int] = mapped_column(Integer, default=0)
+    conversation_id: Mapped[str] = mapped_column(String(128), default="")
+    in_reply_to_id: Mapped[str] = mapped_column(String(128), default="")
+    engagement: Mapped[int] = mapped_column(Integer, default=0)
+    context: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(20), default="other")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Delivery into Slack: none -> pending -> posting -> posted (or skipped).
+    slack_state: Mapped[str] = mapped_column(String(12), default="pending")
+    slack_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    slack_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    slack_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    case: Mapped[Case | None] = relationship(back_populates="posts")
+
+    __table_args__ = (
+        UniqueConstraint("network", "external_id", name="uq_posts_network_external_id"),
+        Index("ix_posts_slack_state", "slack_state"),
+    )
+
+
+class Reply(Base):
+    """The outbox: a reply is written here before it is sent, and sent at most once."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    approval_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(10), default="public")  # public | private
+    text: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(10), default="queued")  # queued, sending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    external_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    case: Mapped[Case] = relationship(back_populates="replies")
+
+    __table_args__ = (
+        UniqueConstraint("approval_id", "kind", name="uq_replies_approval_kind"),
+        Index("ix_replies_status_next", "status", "next_attempt_at"),
+    )
+
+
+class Cursor(Base):
+    """Where each polled stream stopped (X since_id, Facebook since time)."""
+
+    __tablename__ = "cursors"
+
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what to which case, and when."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    actor: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_audit_case", "case_id"),)
+
+
+class Counter(Base):
+    """Things dropped rather than stored as cases (spam, own posts), per day."""
+
+    __tablename__ = "counters"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

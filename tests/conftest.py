@@ -1,0 +1,56 @@
+"""Shared fixtures: a clean environment and the whole product on emulators."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from bot.config import FileConfig
+from bot.emulators.stack import LocalStack
+
+_PREFIXES = ("SLACK_", "X_", "FACEBOOK_", "SOCIALDESK_", "DATABASE_URL", "POLL_INTERVAL", "PORT", "HOST")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    """No real credentials, no proxies, and no stray .env from the developer's machine."""
+    for name in list(os.environ):
+        if name.startswith(_PREFIXES) or name.lower() in ("http_proxy", "https_proxy"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def make_stack(tmp_path):
+    """Build a LocalStack with custom config; stopped after the test."""
+    stacks = []
+
+    def make(config: FileConfig | None = None, **settings) -> LocalStack:
+        stack = LocalStack(f"sqlite:///{tmp_path / 'socialdesk.db'}", config=config, **settings).start()
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.stop()
+
+
+@pytest.fixture
+def stack(make_stack) -> LocalStack:
+    return make_stack()
+
+
+@pytest.fixture
+def customer(stack):
+    """A customer with a following on the emulated X."""
+    return stack.x.add_user(username="jordan_k", name="Jordan K", followers=48_200)
+
+
+@pytest.fixture
+def clock(time_machine):
+    """Real time that keeps ticking, which a test can jump forward with `clock.shift(seconds)`."""
+    import datetime as dt
+
+    time_machine.move_to(dt.datetime.now(dt.timezone.utc), tick=True)
+    return time_machine
