@@ -1,8 +1,14 @@
-"""Background jobs: named, idempotent, one item failing never stops the rest."""
+"""Background jobs: named, idempotent, one item failing never stops the rest.
+
+Each domain contributes its jobs through a provider function returning `Job`s;
+only the process holding the leader lock schedules them.
+"""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -14,15 +20,43 @@ log = logging.getLogger(__name__)
 CLAIM_TIMEOUT = timedelta(hours=2)
 
 
-def _safely(name: str, func, *args):
-    def job():
-        try:
-            func(*args)
-        except Exception:  # noqa: BLE001 - a job must survive to run again
-            log.exception("job %s failed", name)
+@dataclass(frozen=True)
+class Job:
+    id: str
+    func: Callable[[], object]
+    trigger: str                     # "interval" or "cron"
+    trigger_args: dict = field(default_factory=dict)
+    run_at_start: bool = False
 
-    job.__name__ = name
-    return job
+
+def core_jobs(rt: Runtime) -> list[Job]:
+    jobs = [
+        Job(f"poll:{name}", lambda name=name: workflows.poll(rt, name), "interval", {"seconds": rt.settings.poll_interval_seconds}, True)
+        for name in rt.networks
+    ]
+    jobs += [
+        Job("deliver", lambda: workflows.deliver(rt), "interval", {"seconds": 10}, True),
+        Job("outbox", lambda: workflows.process_outbox(rt), "interval", {"seconds": 5}),
+        Job("release_claims", lambda: workflows.release_stale_claims(rt, CLAIM_TIMEOUT), "interval", {"minutes": 5}),
+    ]
+    return jobs
+
+
+PROVIDERS: list[Callable[[Runtime], list[Job]]] = [core_jobs]
+
+
+def all_jobs(rt: Runtime) -> list[Job]:
+    return [job for provider in PROVIDERS for job in provider(rt)]
+
+
+def _safely(job: Job):
+    def run():
+        try:
+            job.func()
+        except Exception:  # noqa: BLE001 - a job must survive to run again
+            log.exception("job %s failed", job.id)
+
+    return run
 
 
 class Scheduler:
@@ -37,6 +71,7 @@ class Scheduler:
         self.leading = False
 
     def start(self) -> None:
+        # Non-leaders keep trying, so a standby takes over when the leader dies.
         self.scheduler.add_job(self._lead, "interval", seconds=30, id="leader", next_run_time=datetime.now(timezone.utc))
         self.scheduler.start()
 
@@ -45,14 +80,10 @@ class Scheduler:
             return
         self.leading = True
         log.info("this process runs the scheduled jobs")
-        rt, now = self.rt, datetime.now(timezone.utc)
-        for name in rt.networks:
-            self.scheduler.add_job(
-                _safely(f"poll:{name}", workflows.poll, rt, name), "interval", seconds=rt.settings.poll_interval_seconds, id=f"poll:{name}", next_run_time=now
-            )
-        self.scheduler.add_job(_safely("deliver", workflows.deliver, rt), "interval", seconds=10, id="deliver", next_run_time=now)
-        self.scheduler.add_job(_safely("outbox", workflows.process_outbox, rt), "interval", seconds=5, id="outbox")
-        self.scheduler.add_job(_safely("release_claims", workflows.release_stale_claims, rt, CLAIM_TIMEOUT), "interval", minutes=5, id="release_claims")
+        now = datetime.now(timezone.utc)
+        for job in all_jobs(self.rt):
+            extra = {"next_run_time": now} if job.run_at_start else {}
+            self.scheduler.add_job(_safely(job), job.trigger, id=job.id, name=job.id, replace_existing=True, **job.trigger_args, **extra)
 
     def stop(self) -> None:
         self.scheduler.shutdown(wait=False)

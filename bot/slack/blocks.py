@@ -210,15 +210,7 @@ def dm_modal(case: m.Case, private_text: str, *, public_text: str = DM_PUBLIC_DE
     return _modal(View.MOVE_TO_DM, "Move to DM", "Send both" if not blocker else "Send public reply", case.id, blocks)
 
 
-HELP = """*socialdesk* — answer customers on X and Facebook from Slack.
-• `/socialdesk help` — this list
-• `/socialdesk stats [today|7d|30d]` — volume, response times and SLA (managers)
-• `/socialdesk oncall` — who is on call now and next
-Cards arrive in the team channel with *Approve*, *Edit* and *Move to DM*."""
-
-
-def help_blocks() -> list[dict]:
-    return [section(HELP)]
+HELP_INTRO = "*socialdesk* — answer customers on X and Facebook from Slack. Cards arrive in the team channel with *Approve*, *Edit* and *Move to DM*."
 
 
 def home_view(user_id: str, mine: list[m.Case], waiting: list[m.Case], numbers: dict[str, int]) -> dict:
