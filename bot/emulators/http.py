@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
@@ -28,6 +28,7 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     parsed: Any
+    received_at: float = field(default_factory=time.monotonic)  # for latency benchmarks
 
 
 @dataclass

@@ -38,25 +38,29 @@ class Publisher:
 
     # -- new posts -----------------------------------------------------------
 
-    def deliver_pending(self, limit: int = 100) -> int:
+    def deliver_pending(self, batch: int = 100) -> int:
         """Post waiting cards (most urgent first) and follow-ups; returns how many went out."""
-        with self.db.session() as session:
-            ids = list(
-                session.scalars(
-                    select(m.Post.id)
-                    .join(m.Case, m.Post.case_id == m.Case.id)
-                    .where(m.Post.slack_state == "pending")
-                    .order_by(_PRIORITY_RANK, m.Post.id)
-                    .limit(limit)
-                )
-            )
-        delivered = 0
-        for post_id in ids:
-            outcome = self._deliver(post_id)
-            if outcome == "stop":
-                break
-            delivered += outcome == "posted"
-        return delivered
+        delivered, seen = 0, set()
+        while True:
+            with self.db.session() as session:
+                ids = [
+                    post_id
+                    for post_id in session.scalars(
+                        select(m.Post.id)
+                        .join(m.Case, m.Post.case_id == m.Case.id)
+                        .where(m.Post.slack_state == "pending", m.Post.id.not_in(seen) if seen else True)
+                        .order_by(_PRIORITY_RANK, m.Post.id)
+                        .limit(batch)
+                    )
+                ]
+            if not ids:
+                return delivered
+            for post_id in ids:
+                seen.add(post_id)
+                outcome = self._deliver(post_id)
+                if outcome == "stop":
+                    return delivered
+                delivered += outcome == "posted"
 
     def _claim(self, post_id: int) -> bool:
         with self.db.session() as session:
