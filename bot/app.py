@@ -16,7 +16,7 @@ from starlette.routing import Route
 from bot import metrics
 from bot.config import secret
 from bot.runtime import Runtime
-from handlers import actions, commands, home, middleware, views, webhooks
+from handlers import actions, commands, editor, home, middleware, views, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ def build_bolt(rt: Runtime) -> App:
     )
     middleware.register(app)
     actions.register(app, rt)
+    editor.register(app, rt)
     views.register(app, rt)
     commands.register(app, rt)
     home.register(app, rt)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_GRAPH_VERSION = "v21.0"
@@ -53,12 +53,92 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Priority = Literal["urgent", "high", "normal", "low"]
+
+
+def parse_time_of_day(value: str) -> time:
+    match = re.match(r"^\s*(\d{1,2}):(\d{2})\s*$", str(value))
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ValueError(f'"{value}" is not a time of day; write it like "09:00"')
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_window(value: str) -> tuple[time, time] | None:
+    """ "09:00-17:00" -> (09:00, 17:00); "" -> None. An end at or before the start runs past midnight."""
+    if not str(value).strip():
+        return None
+    parts = str(value).split("-")
+    if len(parts) != 2:
+        raise ValueError(f'"{value}" is not a time range; write it like "09:00-17:00"')
+    return parse_time_of_day(parts[0]), parse_time_of_day(parts[1])
+
+
+def _check_timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f'"{value}" is not a known timezone (e.g. "Europe/London")') from None
+    return value
+
+
+class PrioritySla(_Section):
+    """Targets for one priority; a network left out keeps its own target."""
+
+    x: Duration | None = None
+    facebook: Duration | None = None
+
+
 class SlaConfig(_Section):
     x: Duration = timedelta(minutes=15)
     facebook: Duration = timedelta(hours=1)
+    urgent: PrioritySla = Field(default_factory=PrioritySla)
+    high: PrioritySla = Field(default_factory=PrioritySla)
+    normal: PrioritySla = Field(default_factory=PrioritySla)
+    low: PrioritySla = Field(default_factory=PrioritySla)
+    business_hours: str = ""  # "09:00-17:00"; empty: the clock runs around the day
+    business_days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    holidays: list[date] = []
+    timezone: str = ""  # of the business hours; empty: [oncall] timezone
+    nudge_before: Duration = timedelta(minutes=5)  # thread nudge this long before the due time
+    check_every: Duration = timedelta(seconds=30)  # how often the SLA clocks are checked
 
     def for_network(self, network: str) -> timedelta:
-        return getattr(self, network, self.facebook)
+        return getattr(self, network, self.facebook) if network in ("x", "facebook") else self.facebook
+
+    def target(self, network: str, priority: str) -> timedelta:
+        """Time to first response for a case of this network and priority."""
+        by_priority = getattr(self, priority, None) if priority in ("urgent", "high", "normal", "low") else None
+        specific = getattr(by_priority, network, None) if by_priority is not None and network in ("x", "facebook") else None
+        return specific if specific is not None else self.for_network(network)
+
+    @field_validator("business_hours")
+    @classmethod
+    def _business_hours(cls, value: str) -> str:
+        parse_window(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return _check_timezone(value) if value else value
+
+    @field_validator("check_every")
+    @classmethod
+    def _check_every(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
+
+
+class _NoMembers:
+    """Stands in for a missing member list so the error names `[oncall] members`."""
+
+    def __init__(self, keys: list[str]):
+        self.keys = keys
 
 
 class OncallConfig(_Section):
@@ -68,25 +148,45 @@ class OncallConfig(_Section):
     timezone: str = "UTC"
     escalate_to: UserIds = []
     escalate_after: Duration = timedelta(minutes=15)
+    handoff_day: Weekday = "mon"  # weekly rotations hand over on this day
+    rotation_start: date = date(2024, 1, 1)  # a day of the first member's first shift: anchors the order
+    page_after: Duration = timedelta(0)  # DM the on-call person this long after the due time
+    quiet_hours: str = ""  # "22:00-07:00" in `timezone`: no DMs then, except for these priorities:
+    page_in_quiet_hours: list[Priority] = ["urgent"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rotation_needs_members(cls, data):
+        if isinstance(data, dict) and not data.get("members") and set(data) - {"members"}:
+            data = {**data, "members": _NoMembers(sorted(set(data) - {"members"}))}
+        return data
+
+    @field_validator("members", mode="before")
+    @classmethod
+    def _members(cls, value):
+        if isinstance(value, _NoMembers):
+            raise ValueError(
+                f"the rotation has no members but {', '.join(value.keys)} {'is' if len(value.keys) == 1 else 'are'} set: "
+                'list the Slack user ids of the people on call (members = ["U01ABCDEF"]) or remove the [oncall] section'
+            )
+        return value
 
     @field_validator("handoff")
     @classmethod
     def _handoff(cls, value: str) -> str:
-        match = re.match(r"^(\d{1,2}):(\d{2})$", value)
-        if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-            raise ValueError(f'"{value}" is not a time of day; write it like "09:00"')
+        parse_time_of_day(value)
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        parse_window(value)
         return value
 
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f'"{value}" is not a known timezone (e.g. "Europe/London")') from None
-        return value
+        return _check_timezone(value)
 
 
 class RolesConfig(_Section):
@@ -110,11 +210,88 @@ class RoutingConfig(_Section):
     card: list[Literal["complaint", "question", "praise", "spam", "other"]] = ["complaint", "question", "praise"]
 
 
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+class DigestConfig(_Section):
+    """The weekly digest for managers; an empty `channel` means no digest is posted."""
+
+    channel: str = ""
+    day: str = "mon"          # APScheduler day_of_week: "mon", "mon-fri", "mon,thu", "*"
+    time: str = "09:00"
+    timezone: str = "UTC"
+    slowest: int = Field(default=5, ge=0, le=20)   # open cases listed
+    topics: int = Field(default=5, ge=0, le=20)    # complaint topics listed
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if value and not _CHANNEL_ID.match(value):
+            raise ValueError(f'"{value}" is not a Slack channel id (they look like "C01ABCDEF"; a name like #managers will not do)')
+        return value
+
+    @field_validator("day")
+    @classmethod
+    def _day(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger(day_of_week=value.strip().lower(), timezone="UTC")
+        except (ValueError, TypeError):
+            raise ValueError(f'"{value}" is not a day of the week; write "mon", "mon-fri", "mon,thu" or "*" for every day') from None
+        return value.strip().lower()
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        match = re.match(r"^(\d{1,2}):(\d{2})$", value)
+        if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+            raise ValueError(f'"{value}" is not a time of day; write it like "09:00"')
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f'"{value}" is not a known timezone (e.g. "Europe/London")') from None
+        return value
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        hour, minute = self.time.split(":")
+        return int(hour), int(minute)
+
+
+class ApprovalsConfig(_Section):
+    """When an agent's reply needs an approver's click before it goes out."""
+
+    required: Literal["none", "all", "high_priority", "big_accounts"] = "none"
+    min_followers: int = Field(default=10_000, ge=0)  # "big_accounts": authors with at least this many
+
+
+class WorkflowConfig(_Section):
+    claim_timeout: Duration = timedelta(hours=2)  # a claim nobody acted on is released after this
+
+
+class SavedReply(_Section):
+    name: str = Field(min_length=1, max_length=75)
+    text: str = Field(min_length=1, max_length=3000)
+    category: Literal["complaint", "question", "praise", "spam", "other", "any"] = "any"
+
+
 class FileConfig(_Section):
+    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    workflow: WorkflowConfig = Field(default_factory=WorkflowConfig)
+    saved_replies: list[SavedReply] = Field(default_factory=list)
     sla: SlaConfig = Field(default_factory=SlaConfig)
     oncall: OncallConfig = Field(default_factory=OncallConfig)
     roles: RolesConfig = Field(default_factory=RolesConfig)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
 
 
 class Settings(BaseSettings):
@@ -173,7 +350,7 @@ def _line_of(text: str, section: str, key: str) -> int | None:
     current = ""
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
-        header = re.match(r"^\[([^\]]+)\]", stripped)
+        header = re.match(r"^\[\[?([^\]]+)\]", stripped)
         if header:
             current = header.group(1).strip()
             if current == section and not key:

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.config import FileConfig, Settings, load_file_config, secret
+from bot.domain.replies import ApprovalPolicy
 from bot.networks import build_networks
 from bot.networks.base import Network
 from bot.slack.publisher import Publisher
@@ -39,6 +40,10 @@ class Runtime:
     background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="socialdesk"))
     own_ids: dict[str, set[str]] = field(default_factory=dict)
     poll_backoff: dict[str, datetime] = field(default_factory=dict)  # network -> do not poll before
+
+    @property
+    def policy(self) -> ApprovalPolicy:
+        return ApprovalPolicy(self.config.approvals, self.config.roles)
 
     @property
     def channel(self) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -17,7 +17,6 @@ from bot.leader import LeaderLock
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
-CLAIM_TIMEOUT = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ def core_jobs(rt: Runtime) -> list[Job]:
     jobs += [
         Job("deliver", lambda: workflows.deliver(rt), "interval", {"seconds": 10}, True),
         Job("outbox", lambda: workflows.process_outbox(rt), "interval", {"seconds": 5}),
-        Job("release_claims", lambda: workflows.release_stale_claims(rt, CLAIM_TIMEOUT), "interval", {"minutes": 5}),
+        Job("release_claims", lambda: workflows.release_stale_claims(rt), "interval", {"minutes": 5}),
     ]
     return jobs
 

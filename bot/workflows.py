@@ -12,6 +12,7 @@ from bot.domain.posts import Post
 from bot.networks.base import NetworkError, Target
 from bot.runtime import Runtime
 from bot.slack.blocks import history_entry
+from bot.slack.text import escape
 from storage import models as m
 
 log = logging.getLogger(__name__)
@@ -80,14 +81,41 @@ def target_of(case: m.Case) -> Target:
 
 
 def approve(rt: Runtime, case_id: int, user_id: str, replies: dict[str, str]) -> cases.Approval:
-    """Record the approval in the outbox (raises CaseError if the case cannot take one)."""
+    """Record the approval in the outbox (raises CaseError if the case cannot take one).
+
+    When the approval policy holds this person's reply, nothing is queued: the card
+    shows the draft to approvers instead.
+    """
+    policy = rt.policy
     with rt.db.session() as session:
-        approval = cases.approve(session, case_id, user_id, replies)
+        case = session.get(m.Case, case_id)
+        root = case.root if case else None
+        hold = bool(root) and policy.needs_approval(user_id=user_id, priority=case.priority, followers=root.author_followers)
+        approval = cases.approve(session, case_id, user_id, replies, hold=hold, approver=policy.is_approver(user_id))
     rt.publisher.refresh(case_id)
+    if approval.held:
+        draft = replies.get("public", "")
+        rt.publisher.note(case_id, history_entry(user_id, "submitted a reply for approval", escape(draft)))
     return approval
 
 
+def release(rt: Runtime, case_id: int, approver_id: str) -> cases.Approval:
+    with rt.db.session() as session:
+        approval = cases.release(session, case_id, approver_id)
+    rt.publisher.note(case_id, history_entry(approver_id, "approved the draft"))
+    return approval
+
+
+def reject(rt: Runtime, case_id: int, approver_id: str) -> None:
+    with rt.db.session() as session:
+        cases.reject(session, case_id, approver_id)
+    rt.publisher.refresh(case_id)
+    rt.publisher.note(case_id, history_entry(approver_id, "sent the draft back"))
+
+
 def send_approval(rt: Runtime, approval: cases.Approval) -> None:
+    if approval.held:
+        return
     for reply_id in approval.reply_ids:
         send_reply(rt, reply_id)
     rt.publisher.refresh(approval.case_id)
@@ -178,12 +206,15 @@ def retry(rt: Runtime, case_id: int, user_id: str) -> cases.Approval:
             raise cases.CaseError("This case no longer exists.")
         if case.status != "failed" or not case.replies:
             raise cases.CaseError("Only a failed reply can be retried.")
-        latest = case.replies[-1].approval_id
-        texts = {r.kind: r.text for r in case.replies if r.approval_id == latest}
+        live = [r for r in case.replies if r.status not in ("superseded", "rejected")]
+        latest = live[-1].approval_id
+        texts = {r.kind: r.text for r in live if r.approval_id == latest}
     return approve(rt, case_id, user_id, texts)
 
 
-def release_stale_claims(rt: Runtime, older_than: timedelta) -> int:
+def release_stale_claims(rt: Runtime, older_than: timedelta | None = None) -> int:
+    """Free claims nobody acted on, so the case shows up as waiting again."""
+    older_than = older_than or rt.config.workflow.claim_timeout
     with rt.db.session() as session:
         ids = list(session.scalars(select(m.Case.id).where(m.Case.claimed_at < utcnow() - older_than, m.Case.status == "open")))
         if ids:

@@ -11,7 +11,8 @@ from bot.domain.cases import CaseError, claim, dismiss, get_answerable
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.ids import Action, StaleReference, parse_case_ref
-from handlers.common import NOT_ALLOWED, STALE, tell
+from handlers.common import NOT_ALLOWED, NOT_APPROVER, STALE, tell
+from handlers.editor import editor_view
 from storage import models as m
 
 
@@ -43,9 +44,19 @@ def register(app: App, rt: Runtime) -> None:
     def approve(case_id: int, user_id: str, body: dict, client: WebClient, action: dict) -> None:
         with rt.db.session() as session:
             case = session.get(m.Case, case_id)
-            draft = case.suggested_reply if case else ""
-        approval = workflows.approve(rt, case_id, user_id, {"public": draft})
-        workflows.send_approval(rt, approval)
+            status, draft = (case.status, case.suggested_reply) if case else ("gone", "")
+        if status == "pending_approval":
+            if not rt.policy.is_approver(user_id):
+                raise CaseError(NOT_APPROVER)
+            workflows.send_approval(rt, workflows.release(rt, case_id, user_id))
+            return
+        workflows.send_approval(rt, workflows.approve(rt, case_id, user_id, {"public": draft}))
+
+    @guarded
+    def reject(case_id: int, user_id: str, body: dict, client: WebClient, action: dict) -> None:
+        if not rt.policy.is_approver(user_id):
+            raise CaseError(NOT_APPROVER)
+        workflows.reject(rt, case_id, user_id)
 
     @guarded
     def retry(case_id: int, user_id: str, body: dict, client: WebClient, action: dict) -> None:
@@ -54,10 +65,11 @@ def register(app: App, rt: Runtime) -> None:
     @guarded
     def edit(case_id: int, user_id: str, body: dict, client: WebClient, action: dict) -> None:
         with rt.db.session() as session:
-            case = get_answerable(session, case_id)
-            last = case.replies[-1].text if case.status == "failed" and case.replies else case.suggested_reply
-            network = rt.networks.get(case.network)
-            view = blocks.edit_modal(case, last, limit=network.reply_limit if network else None)
+            case = get_answerable(session, case_id, approver=rt.policy.is_approver(user_id))
+            held = [r.text for r in case.replies if r.status == "awaiting" and r.kind == "public"]
+            failed = [r.text for r in case.replies if r.status == "failed" and r.kind == "public"]
+            draft = (held or failed or [case.suggested_reply])[-1]
+            view = editor_view(rt, case, draft)
         client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @guarded
@@ -89,5 +101,6 @@ def register(app: App, rt: Runtime) -> None:
     app.action(Action.EDIT.value)(edit)
     app.action(Action.MOVE_TO_DM.value)(move_to_dm)
     app.action(Action.CLAIM.value)(claim_case)
+    app.action(Action.REJECT.value)(reject)
     app.action(Action.DISMISS.value)(dismiss_case)
 

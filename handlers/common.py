@@ -16,3 +16,4 @@ def tell(client: WebClient, body: dict, text: str) -> None:
 
 NOT_ALLOWED = ":lock: You are not on the list of people who may answer customers, so nothing was sent. Ask a manager to add you to `[roles] agents`."
 STALE = "This card comes from an older version of socialdesk and can no longer be used. Nothing was changed."
+NOT_APPROVER = ":lock: Only approvers can approve or reject a draft. Approvers are listed in `[roles] approvers` (managers may approve too)."

@@ -7,15 +7,22 @@ from slack_sdk import WebClient
 from bot import workflows
 from bot.domain.cases import CaseError
 from bot.runtime import Runtime
-from bot.slack.ids import INPUT, Block, StaleReference, View, parse_case_ref
+from bot.domain.tone import check_tone
+from bot.slack.ids import ANYWAY, INPUT, Block, StaleReference, View, block_base, parse_case_ref
 from storage import models as m
 
 
-def _value(view: dict, block: Block) -> str | None:
-    state = view.get("state", {}).get("values", {})
-    if block.value not in state:
-        return None
-    return (state[block.value].get(INPUT, {}).get("value") or "").strip()
+def _field(view: dict, block: Block) -> tuple[str, str | None]:
+    """(block id as submitted, its text) for an input whose id may carry a "~n" suffix."""
+    for block_id, values in view.get("state", {}).get("values", {}).items():
+        if block_base(block_id) == block.value:
+            return block_id, (values.get(INPUT, {}).get("value") or "").strip()
+    return block.value, None
+
+
+def _send_anyway(view: dict) -> bool:
+    values = view.get("state", {}).get("values", {}).get(Block.SEND_ANYWAY.value, {})
+    return bool(values.get(ANYWAY, {}).get("selected_options"))
 
 
 def _length_error(rt: Runtime, case_id: int, text: str) -> str | None:
@@ -34,7 +41,7 @@ def _length_error(rt: Runtime, case_id: int, text: str) -> str | None:
 
 
 def register(app: App, rt: Runtime) -> None:
-    def submit(ack: Ack, body: dict, view: dict, replies: dict[str, str], errors: dict[str, str]) -> None:
+    def submit(ack: Ack, body: dict, view: dict, replies: dict[str, tuple[str, str]], errors: dict[str, str], *, tone_checked: bool = False) -> None:
         user_id = body["user"]["id"]
         first_block = next(iter(replies.values()))[0] if replies else Block.REPLY.value
         try:
@@ -50,6 +57,11 @@ def register(app: App, rt: Runtime) -> None:
                 errors[block_id] = "Write a reply before sending."
             elif kind == "public" and (problem := _length_error(rt, case_id, text)):
                 errors[block_id] = problem
+            elif tone_checked and (findings := check_tone(text)) and not _send_anyway(view):
+                errors[block_id] = (
+                    "This may read badly in public: " + "; ".join(f"“{f.phrase}” ({f.why})" for f in findings)
+                    + ". Rephrase, or tick “Send as written” below."
+                )[:2000]
         if errors:
             ack(response_action="errors", errors=errors)
             return
@@ -63,12 +75,14 @@ def register(app: App, rt: Runtime) -> None:
 
     @app.view(View.EDIT.value)
     def edit_submitted(ack: Ack, body: dict, view: dict, client: WebClient):
-        submit(ack, body, view, {"public": (Block.REPLY.value, _value(view, Block.REPLY) or "")}, {})
+        block_id, text = _field(view, Block.REPLY)
+        submit(ack, body, view, {"public": (block_id, text or "")}, {}, tone_checked=True)
 
     @app.view(View.MOVE_TO_DM.value)
     def dm_submitted(ack: Ack, body: dict, view: dict, client: WebClient):
-        replies = {"public": (Block.PUBLIC.value, _value(view, Block.PUBLIC) or "")}
-        private = _value(view, Block.PRIVATE)
+        block_id, public = _field(view, Block.PUBLIC)
+        replies = {"public": (block_id, public or "")}
+        private_id, private = _field(view, Block.PRIVATE)
         if private is not None:
-            replies["private"] = (Block.PRIVATE.value, private)
+            replies["private"] = (private_id, private)
         submit(ack, body, view, replies, {})

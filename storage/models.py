@@ -65,6 +65,8 @@ class Case(Base):
     card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # answered an on-call page
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     answered_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     dismissed_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -123,6 +125,7 @@ class Post(Base):
     __table_args__ = (
         UniqueConstraint("network", "external_id", name="uq_posts_network_external_id"),
         Index("ix_posts_slack_state", "slack_state"),
+        Index("ix_posts_case", "case_id"),  # a case's root post (export links, digest)
     )
 
 
@@ -137,7 +140,9 @@ class Reply(Base):
     kind: Mapped[str] = mapped_column(String(10), default="public")  # public | private
     text: Mapped[str] = mapped_column(Text)
     requested_by: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(10), default="queued")  # queued, sending, sent, failed
+    approved_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # awaiting (an approver) -> queued -> sending -> sent | failed; or superseded / rejected
+    status: Mapped[str] = mapped_column(String(10), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -151,6 +156,7 @@ class Reply(Base):
     __table_args__ = (
         UniqueConstraint("approval_id", "kind", name="uq_replies_approval_kind"),
         Index("ix_replies_status_next", "status", "next_attempt_at"),
+        Index("ix_replies_case_kind", "case_id", "kind", "status"),  # "moved to DM" in stats
     )
 
 
@@ -187,3 +193,50 @@ class Counter(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EscalationStep(Base):
+    """One step of a case's escalation (nudge, page, escalate); the unique row is the claim to do it once."""
+
+    __tablename__ = "escalation_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    step: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(10), default="claimed")  # claimed -> done | skipped | failed
+    targets: Mapped[list] = mapped_column(JSON, default=list)  # user ids that were pinged
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (UniqueConstraint("case_id", "step", name="uq_escalation_steps_case_step"),)
+
+
+class OncallOverride(Base):
+    """Someone on call instead of the rotation for a while (`/socialdesk oncall override` or `swap`)."""
+
+    __tablename__ = "oncall_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(10), default="override")  # override | swap
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_oncall_overrides_ends", "ends_at"),)
+
+
+class OncallHandoff(Base):
+    """A hand-over whose summary was sent; unique per (person, start) so it goes out once."""
+
+    __tablename__ = "oncall_handoffs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10), default="claimed")  # claimed -> sent | skipped | failed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "starts_at", name="uq_oncall_handoffs_user_start"),)

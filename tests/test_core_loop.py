@@ -140,7 +140,9 @@ def test_double_clicks_retries_and_two_people_send_one_reply(stack, customer):
 
 def test_customer_markup_cannot_ping_or_fake_a_link(stack):
     author = stack.x.add_user(username="<!channel>", name="<@U0BOSS> & co")
-    stack.x.add_tweet("@acme <!channel> <!here> @here @channel <https://evil.example|Your bank> <@U0BOSS> *bold*", author)
+    stack.x.add_tweet(
+        "@acme <!channel> <!here> my refund never arrived, still waiting @here @channel <https://evil.example|Your bank> <@U0BOSS> *bold*", author
+    )
     stack.poll()
     [card] = stack.cards()
     raw = json.dumps(card["blocks"])

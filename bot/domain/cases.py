@@ -182,22 +182,28 @@ class Approval:
     case_id: int
     approval_id: str
     reply_ids: tuple[int, ...]
+    held: bool = False  # waiting for an approver; nothing is sent yet
 
 
-def approve(session: Session, case_id: int, user_id: str, replies: dict[str, str], *, now: datetime | None = None) -> Approval:
+def approve(
+    session: Session, case_id: int, user_id: str, replies: dict[str, str], *, hold: bool = False, approver: bool = False, now: datetime | None = None
+) -> Approval:
     """Queue the replies of one approval. Only one approval per case can win at a time.
 
     `replies` maps kind ("public", "private") to text. The winner moves the case to
-    "replying"; a second click, a retried request or a second person gets CaseError.
+    "replying" (or "pending_approval" when `hold`, and nothing is queued to send);
+    a second click, a retried request or a second person gets CaseError. An
+    approver may also replace a draft that waits for approval (edit-then-approve).
     """
     now = now or utcnow()
     texts = {kind: text.strip() for kind, text in replies.items()}
     if not texts or any(not text for text in texts.values()):
         raise CaseError("The reply is empty: write something before sending.")
+    allowed = ANSWERABLE + (("pending_approval",) if approver else ())
     won = session.execute(
         update(m.Case)
-        .where(m.Case.id == case_id, m.Case.status.in_(ANSWERABLE))
-        .values(status="replying", last_error=None, updated_at=now)
+        .where(m.Case.id == case_id, m.Case.status.in_(allowed))
+        .values(status="pending_approval" if hold else "replying", last_error=None, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not won:
@@ -206,23 +212,63 @@ def approve(session: Session, case_id: int, user_id: str, replies: dict[str, str
             raise CaseError("This case no longer exists.")
         session.refresh(case)
         raise CaseError(_why_not_answerable(case))
+    session.execute(
+        update(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == "awaiting").values(status="superseded")
+    )
     approval_id = str(uuid4())
     rows = [
-        m.Reply(case_id=case_id, approval_id=approval_id, kind=kind, text=text, requested_by=user_id, created_at=now, next_attempt_at=now)
+        m.Reply(
+            case_id=case_id, approval_id=approval_id, kind=kind, text=text, requested_by=user_id,
+            approved_by=None if hold else user_id, status="awaiting" if hold else "queued", created_at=now, next_attempt_at=now,
+        )
         for kind, text in sorted(texts.items(), key=lambda kv: kv[0] != "private")
     ]
     session.add_all(rows)
     session.flush()
-    audit(session, case_id, user_id, "approved", approval_id=approval_id, replies={r.kind: r.text for r in rows})
-    return Approval(case_id, approval_id, tuple(r.id for r in rows))
+    audit(session, case_id, user_id, "submitted_for_approval" if hold else "approved", approval_id=approval_id, replies={r.kind: r.text for r in rows})
+    return Approval(case_id, approval_id, tuple(r.id for r in rows), held=hold)
 
 
-def get_answerable(session: Session, case_id: int) -> m.Case:
+def release(session: Session, case_id: int, approver_id: str, now: datetime | None = None) -> Approval:
+    """An approver lets a held draft go out; only one approver's click can win."""
+    now = now or utcnow()
+    won = session.execute(
+        update(m.Case)
+        .where(m.Case.id == case_id, m.Case.status == "pending_approval")
+        .values(status="replying", updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        case = session.get(m.Case, case_id)
+        if case is None:
+            raise CaseError("This case no longer exists.")
+        session.refresh(case)
+        raise CaseError(_why_not_answerable(case))
+    rows = list(session.scalars(select(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == "awaiting").order_by(m.Reply.id)))
+    for row in rows:
+        row.status, row.approved_by, row.next_attempt_at = "queued", approver_id, now
+    audit(session, case_id, approver_id, "approved", approval_id=rows[0].approval_id if rows else None)
+    return Approval(case_id, rows[0].approval_id if rows else "", tuple(r.id for r in rows))
+
+
+def reject(session: Session, case_id: int, approver_id: str, now: datetime | None = None) -> None:
+    """Send the held draft back: nothing goes out and the case is open again."""
+    now = now or utcnow()
+    won = session.execute(
+        update(m.Case).where(m.Case.id == case_id, m.Case.status == "pending_approval").values(status="open", updated_at=now)
+    ).rowcount
+    if not won:
+        raise CaseError("There is no draft waiting for approval on this case.")
+    session.execute(update(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == "awaiting").values(status="rejected"))
+    audit(session, case_id, approver_id, "rejected")
+
+
+def get_answerable(session: Session, case_id: int, *, approver: bool = False) -> m.Case:
     """The case, if a reply can be written for it now; CaseError says why not."""
     case = session.get(m.Case, case_id)
     if case is None:
         raise CaseError("This case no longer exists.")
-    if case.status not in ANSWERABLE:
+    if case.status not in ANSWERABLE + (("pending_approval",) if approver else ()):
         raise CaseError(_why_not_answerable(case))
     return case
 
@@ -230,6 +276,8 @@ def get_answerable(session: Session, case_id: int) -> m.Case:
 def _why_not_answerable(case: m.Case) -> str:
     if case.status == "replying":
         return "A reply to this case is already being sent."
+    if case.status == "pending_approval":
+        return "A draft for this case is waiting for an approver."
     if case.status == "answered":
         who = f" by <@{case.answered_by}>" if case.answered_by else ""
         return f"This case was already answered{who}."
@@ -287,8 +335,9 @@ def record_failure(session: Session, reply: m.Reply, message: str, *, transient:
 def settle(session: Session, case: m.Case, now: datetime) -> None:
     """Once every reply of the latest approval is done, the case is answered or failed."""
     session.flush()
-    latest = case.replies[-1].approval_id
-    batch = [r for r in case.replies if r.approval_id == latest]
+    live = [r for r in case.replies if r.status not in ("superseded", "rejected")]
+    latest = live[-1].approval_id
+    batch = [r for r in live if r.approval_id == latest]
     if any(r.status in ("queued", "sending") for r in batch):
         return
     if any(r.status == "sent" for r in batch):

@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from urllib.parse import quote
 
-from bot.slack.ids import INPUT, Action, Block, View, case_ref
+from bot.slack.ids import ANYWAY, INPUT, Action, Block, View, case_ref
 from bot.slack.text import compact_number, escape, truncate  # noqa: F401 - escape is re-exported
 from storage import models as m
 
@@ -80,6 +80,10 @@ def status_line(case: m.Case) -> str:
         return f":white_check_mark: Replied by <@{case.answered_by}> {when}{' · ' + links if links else ''}{extra}"
     if case.status == "replying":
         return ":hourglass_flowing_sand: Sending the reply…"
+    if case.status == "pending_approval":
+        held = [r for r in case.replies if r.status == "awaiting"]
+        who = f" drafted by <@{held[0].requested_by}>" if held else ""
+        return f":raised_hand: Waiting for an approver{who}"
     if case.status == "failed":
         return f":warning: *Not sent:* {escape(case.last_error or 'unknown error')}. Nothing went out; use *Retry* or *Edit*."
     if case.status == "dismissed":
@@ -107,7 +111,11 @@ def case_card(case: m.Case, network_label: str | None = None) -> list[dict]:
         facts.append(f"answer by {slack_date(case.due_at, '{time}')}")
     facts.append(link(root.url, f"Open on {label}"))
     blocks.append(context(" · ".join(facts)))
-    if case.status in ("open", "failed") and case.suggested_reply:
+    if case.status == "pending_approval":
+        for reply in (r for r in case.replies if r.status == "awaiting"):
+            label = "Draft reply" if reply.kind == "public" else "Draft private message"
+            blocks.append(section(f"*{label}* (needs approval)\n" + escape(truncate(reply.text, TEXT_LIMIT))))
+    elif case.status in ("open", "failed") and case.suggested_reply:
         blocks.append(section("*Suggested reply*\n" + escape(case.suggested_reply)))
     blocks.append(context(status_line(case)))
     actions = case_actions(case)
@@ -127,6 +135,12 @@ def case_actions(case: m.Case) -> list[dict]:
             buttons.append(button("Claim", Action.CLAIM, case.id))
         buttons.append(dismiss_menu(case.id))
         return buttons
+    if case.status == "pending_approval":
+        return [
+            button("Approve", Action.APPROVE, case.id, style="primary"),
+            button("Edit", Action.EDIT, case.id),
+            button("Reject", Action.REJECT, case.id),
+        ]
     if case.status == "failed":
         return [
             button("Retry", Action.RETRY, case.id, style="danger"),
@@ -169,9 +183,11 @@ def history_entry(actor: str, action: str, detail: str = "") -> str:
     return f"{who} {action}" + (f": {detail}" if detail else "")
 
 
-def _input(block_id: Block, label: str, initial: str, *, multiline: bool = True, hint: str = "", max_length: int = 3000) -> dict:
+def _input(block_id: Block | str, label: str, initial: str, *, multiline: bool = True, hint: str = "", max_length: int = 3000, live: bool = False) -> dict:
     element = {"type": "plain_text_input", "action_id": INPUT, "multiline": multiline, "initial_value": initial[:max_length], "max_length": max_length}
-    block = {"type": "input", "block_id": block_id.value, "label": plain(label), "element": element}
+    if live:
+        element["dispatch_action_config"] = {"trigger_actions_on": ["on_character_entered"]}
+    block = {"type": "input", "block_id": str(block_id), "label": plain(label), "element": element, "dispatch_action": live}
     if hint:
         block["hint"] = plain(hint)
     return block
@@ -189,15 +205,47 @@ def _modal(view: View, title: str, submit: str, case_id: int, blocks: list[dict]
     }
 
 
-def edit_modal(case: m.Case, draft: str, *, limit: int | None) -> dict:
-    hint = f"Replies on X may be {limit} characters (URLs count 23, emoji and CJK count 2)." if limit else ""
-    return _modal(
-        View.EDIT,
-        "Edit reply",
-        "Send reply",
-        case.id,
-        [section(author_line(case.root) + "\n" + quote_block(case.root.text)), _input(Block.REPLY, "Reply", draft, hint=hint)],
-    )
+def reply_check(length: int | None, limit: int | None, tone: list[str]) -> dict:
+    """The live line under the reply: weighted length against the limit, and the tone check."""
+    parts = []
+    if limit:
+        if length > limit:
+            parts.append(f":no_entry: *{length}/{limit}* — too long for a public reply. Shorten it, or use *Move to DM*.")
+        else:
+            parts.append(f":straight_ruler: {length}/{limit} characters")
+    if tone:
+        parts.append(":thinking_face: Tone: " + "; ".join(escape(t) for t in tone) + ". Consider rephrasing.")
+    elif length:
+        parts.append(":slightly_smiling_face: Tone looks calm")
+    return {"type": "context", "block_id": Block.CHECK.value, "elements": [mrkdwn(" · ".join(parts) or "Write your reply")]}
+
+
+def edit_modal(case: m.Case, draft: str, *, limit: int | None, length: int = 0, tone: list[str] = (), saved: list[tuple[str, str]] = (), generation: int = 0) -> dict:
+    """Reply editor: the customer's post, saved replies, the draft, and a live length and tone check."""
+    blocks = [section(author_line(case.root) + "\n" + quote_block(case.root.text))]
+    if saved:
+        blocks.append({
+            "type": "actions",
+            "elements": [{
+                "type": "static_select",
+                "action_id": Action.PICK_SAVED.value,
+                "placeholder": plain("Use a saved reply…"),
+                "options": [{"text": plain(name), "value": str(i)} for i, (name, _) in enumerate(saved[:100])],
+            }],
+        })
+    block_id = Block.REPLY.value + (f"~{generation}" if generation else "")
+    blocks.append(_input(block_id, "Reply", draft, live=True))
+    blocks.append(reply_check(length, limit, list(tone)))
+    blocks.append({
+        "type": "input",
+        "block_id": Block.SEND_ANYWAY.value,
+        "optional": True,
+        "label": plain("Tone check"),
+        "element": {"type": "checkboxes", "action_id": ANYWAY, "options": [{"text": plain("Send as written even if the tone check objects"), "value": "yes"}]},
+    })
+    modal = _modal(View.EDIT, "Edit reply", "Send reply", case.id, blocks)
+    modal["private_metadata"] = json.dumps({"v": 1, "case": case.id, "gen": generation}, separators=(",", ":"))
+    return modal
 
 
 def dm_modal(case: m.Case, private_text: str, *, public_text: str = DM_PUBLIC_DEFAULT, blocker: str | None = None) -> dict:

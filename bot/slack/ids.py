@@ -14,6 +14,8 @@ class Action(StrEnum):
     RETRY = "case_retry"
     CLAIM = "case_claim"
     DISMISS = "case_dismiss"
+    REJECT = "case_reject"
+    PICK_SAVED = "reply_pick_saved"
 
 
 class View(StrEnum):
@@ -26,9 +28,17 @@ class Block(StrEnum):
     PUBLIC = "public_reply"
     PRIVATE = "private_reply"
     ACTIONS = "case_actions"
+    CHECK = "reply_check"
+    SEND_ANYWAY = "send_anyway"
 
 
 INPUT = "text"
+ANYWAY = "anyway"
+
+
+def block_base(block_id: str) -> str:
+    """Input blocks get a suffix ("reply~2") when a modal must reset what was typed."""
+    return block_id.split("~", 1)[0]
 
 
 def case_ref(case_id: int) -> str:

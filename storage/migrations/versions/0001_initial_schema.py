@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 06:58:06.843158
+Create Date: 2026-11-23 07:15:05.821876
 """
 from alembic import op
 import sqlalchemy as sa
@@ -20,7 +20,7 @@ def upgrade() -> None:
     op.create_table('cases',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('network', sa.String(length=20), nullable=False),
-    sa.Column('conversation_id', sa.String(length=64), nullable=False),
+    sa.Column('conversation_id', sa.String(length=128), nullable=False),
     sa.Column('author_external_id', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('category', sa.String(length=20), nullable=False),
@@ -34,6 +34,8 @@ def upgrade() -> None:
     sa.Column('card_ts', sa.String(length=32), nullable=True),
     sa.Column('claimed_by', sa.String(length=32), nullable=True),
     sa.Column('claimed_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('acknowledged_by', sa.String(length=32), nullable=True),
+    sa.Column('acknowledged_at', storage.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('answered_by', sa.String(length=32), nullable=True),
     sa.Column('dismissed_reason', sa.String(length=64), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
@@ -62,6 +64,28 @@ def upgrade() -> None:
     sa.Column('updated_at', storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('stream')
     )
+    op.create_table('oncall_handoffs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('starts_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('user_id', 'starts_at', name='uq_oncall_handoffs_user_start')
+    )
+    op.create_table('oncall_overrides',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('starts_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('created_by', sa.String(length=32), nullable=False),
+    sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('oncall_overrides', schema=None) as batch_op:
+        batch_op.create_index('ix_oncall_overrides_ends', ['ends_at'], unique=False)
+
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=True),
@@ -75,6 +99,19 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.create_index('ix_audit_case', ['case_id'], unique=False)
 
+    op.create_table('escalation_steps',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('step', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('targets', sa.JSON(), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.Column('claimed_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('done_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('case_id', 'step', name='uq_escalation_steps_case_step')
+    )
     op.create_table('posts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('network', sa.String(length=20), nullable=False),
@@ -103,6 +140,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('network', 'external_id', name='uq_posts_network_external_id')
     )
     with op.batch_alter_table('posts', schema=None) as batch_op:
+        batch_op.create_index('ix_posts_case', ['case_id'], unique=False)
         batch_op.create_index('ix_posts_slack_state', ['slack_state'], unique=False)
 
     op.create_table('replies',
@@ -112,6 +150,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=10), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('requested_by', sa.String(length=32), nullable=False),
+    sa.Column('approved_by', sa.String(length=32), nullable=True),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', storage.models.UTCDateTime(timezone=True), nullable=False),
@@ -125,6 +164,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('approval_id', 'kind', name='uq_replies_approval_kind')
     )
     with op.batch_alter_table('replies', schema=None) as batch_op:
+        batch_op.create_index('ix_replies_case_kind', ['case_id', 'kind', 'status'], unique=False)
         batch_op.create_index('ix_replies_status_next', ['status', 'next_attempt_at'], unique=False)
 
     # ### end Alembic commands ###
@@ -134,16 +174,24 @@ def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table('replies', schema=None) as batch_op:
         batch_op.drop_index('ix_replies_status_next')
+        batch_op.drop_index('ix_replies_case_kind')
 
     op.drop_table('replies')
     with op.batch_alter_table('posts', schema=None) as batch_op:
         batch_op.drop_index('ix_posts_slack_state')
+        batch_op.drop_index('ix_posts_case')
 
     op.drop_table('posts')
+    op.drop_table('escalation_steps')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_case')
 
     op.drop_table('audit_events')
+    with op.batch_alter_table('oncall_overrides', schema=None) as batch_op:
+        batch_op.drop_index('ix_oncall_overrides_ends')
+
+    op.drop_table('oncall_overrides')
+    op.drop_table('oncall_handoffs')
     op.drop_table('cursors')
     op.drop_table('counters')
     with op.batch_alter_table('cases', schema=None) as batch_op:

@@ -1,0 +1,56 @@
+"""Drafting replies: saved replies with placeholders, and who must approve a reply."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import ApprovalsConfig, RolesConfig, SavedReply
+
+DEFAULT_SAVED_REPLIES = [
+    SavedReply(name="Sorry, looking into it", text="Hi {first_name}, sorry about this. We're looking into it now and will get back to you here shortly."),
+    SavedReply(name="Ask for details in DM", text="Hi {first_name}, sorry for the trouble. Could you send us a DM with your order number so we can sort it out?"),
+    SavedReply(name="Refund on its way", text="Hi {first_name}, we've refunded you in full. It can take 3-5 working days to show on your statement. Sorry again!", category="complaint"),
+    SavedReply(name="Known outage", text="Hi {first_name}, we know about this and our team is working on a fix right now. Thanks for your patience.", category="complaint"),
+    SavedReply(name="Thank you", text="Thank you so much, {first_name}! We'll pass this on to the team.", category="praise"),
+]
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def fill(text: str, *, name: str = "", handle: str = "") -> str:
+    """Fill {name}, {first_name} and {handle}; unknown placeholders stay visible for the agent to fix."""
+    first = (name or handle or "there").split()[0]
+    values = _Blank(name=name or handle or "there", first_name=first, handle=f"@{handle}" if handle else "")
+    try:
+        return text.format_map(values)
+    except (ValueError, IndexError):
+        return text  # a stray brace in a saved reply: leave it as written
+
+
+def saved_replies_for(category: str, configured: list[SavedReply]) -> list[SavedReply]:
+    library = configured or DEFAULT_SAVED_REPLIES
+    return [r for r in library if r.category in ("any", category)]
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    approvals: ApprovalsConfig
+    roles: RolesConfig
+
+    def is_approver(self, user_id: str) -> bool:
+        return user_id in self.roles.approvers or user_id in self.roles.managers
+
+    def needs_approval(self, *, user_id: str, priority: str, followers: int) -> bool:
+        """Whether this person's reply must wait for an approver (approvers never wait)."""
+        if self.is_approver(user_id):
+            return False
+        rule = self.approvals.required
+        if rule == "all":
+            return True
+        if rule == "high_priority":
+            return priority in ("urgent", "high")
+        if rule == "big_accounts":
+            return followers >= self.approvals.min_followers
+        return False
