@@ -1,0 +1,154 @@
+"""The `socialdesk` command as a person runs it: real subprocesses, real HTTP."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy
+
+from bot.emulators.slack import SlackEmulator
+from bot.emulators.x import XEmulator
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRETS = {
+    "SLACK_BOT_TOKEN": "xoxb-test",
+    "SLACK_SIGNING_SECRET": "signing-secret-do-not-log",
+    "X_BEARER_TOKEN": "x-bearer",
+    "X_API_KEY": "x-api-key-do-not-log",
+    "X_API_SECRET": "x-consumer-secret",
+    "X_ACCESS_TOKEN": "x-access-token-do-not-log",
+    "X_ACCESS_TOKEN_SECRET": "x-access-secret-do-not-log",
+}
+
+
+def socialdesk(*args: str, env: dict | None = None, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **(env or {})},
+    )
+
+
+@pytest.fixture
+def emulators():
+    with SlackEmulator() as slack, XEmulator() as x:
+        yield slack, x
+
+
+def bot_env(slack, x, tmp_path) -> dict:
+    return {
+        **SECRETS,
+        "SLACK_API_URL": slack.api_url,
+        "X_API_URL": x.url,
+        "SOCIALDESK_CHANNEL": "C0CASES",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+    }
+
+
+def test_classify_reads_text_and_json_lines_and_explains_bad_lines():
+    lines = "\n".join([
+        "@acme my order never arrived and I want a refund now",
+        json.dumps({"id": 7, "text": "Love the new app, thank you!", "followers": 120000}),
+        "{not json",
+        json.dumps({"body": "no text field"}),
+        "",
+    ])
+    result = socialdesk("classify", stdin=lines)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 4
+    assert rows[0]["category"] == "complaint" and rows[0]["priority"] in ("urgent", "high", "normal", "low")
+    assert {"category", "priority", "sentiment"} <= rows[1].keys() and rows[1]["id"] == 7
+    assert rows[2] == {"line": 3, "error": rows[2]["error"]} and "invalid JSON" in rows[2]["error"]
+    assert "text" in rows[3]["error"]
+
+
+def test_db_upgrade_creates_the_schema(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    result = socialdesk("db", "upgrade", env={"DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    tables = sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_table_names()
+    assert {"cases", "posts", "replies", "cursors", "audit_events", "alembic_version"} <= set(tables)
+
+
+def test_check_says_what_works(emulators, tmp_path):
+    slack, x = emulators
+    result = socialdesk("check", env=bot_env(slack, x, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "connected as @acme" in result.stdout and "HTTP mode" in result.stdout
+
+
+def test_check_says_what_to_fix(emulators, tmp_path):
+    slack, x = emulators
+    env = {**bot_env(slack, x, tmp_path), "SLACK_BOT_TOKEN": "xoxb-wrong", "X_BEARER_TOKEN": "", "SOCIALDESK_CHANNEL": ""}
+    result = socialdesk("check", env=env)
+    assert result.returncode == 1
+    assert "invalid_auth" in result.stdout and "Bot User OAuth Token" in result.stdout
+    assert "SOCIALDESK_CHANNEL is not set" in result.stdout
+    assert "xoxb-wrong" not in result.stdout
+
+
+def test_run_refuses_to_start_without_slack_credentials(tmp_path):
+    result = socialdesk("run", env={"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN" in result.stderr and "socialdesk demo" in result.stderr
+
+
+def test_run_stops_on_a_bad_config_file_naming_the_key(tmp_path):
+    (tmp_path / "bad.toml").write_text('[oncall]\nhandoff = "25:00"\n')
+    result = socialdesk("run", env={**SECRETS, "SOCIALDESK_CHANNEL": "C1", "SOCIALDESK_CONFIG": str(tmp_path / "bad.toml")})
+    assert result.returncode == 2
+    assert "line 2" in result.stderr and "handoff" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_run_serves_health_and_metrics_and_never_logs_secrets(emulators, tmp_path):
+    slack, x = emulators
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **bot_env(slack, x, tmp_path), "PORT": str(port), "HOST": "127.0.0.1", "POLL_INTERVAL_SECONDS": "5"}
+    user = x.add_user(username="cli_customer", followers=3)
+    x.add_tweet("@acme my card was charged twice and I need a refund", user)
+    process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        session = requests.Session()
+        session.trust_env = False
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = session.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.stdout.read()
+                assert time.monotonic() < deadline, "the bot did not start serving"
+                time.sleep(0.1)
+        assert health.status_code == 200 and health.json()["networks"] == ["x"]
+        slack.wait_for(lambda: slack.messages("C0CASES"), timeout=30, what="the scheduler polled X and posted a card")
+        assert "socialdesk_posts_ingested_total" in session.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        forged = session.post(f"http://127.0.0.1:{port}/slack/events", data=b"payload=%7B%7D", headers={"X-Slack-Signature": "v0=00", "X-Slack-Request-Timestamp": str(int(time.time()))}, timeout=5)
+        assert forged.status_code == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    for value in SECRETS.values():
+        if "do-not-log" in value:
+            assert value not in output
+
+
+def test_the_demo_runs_the_whole_loop_offline(tmp_path):
+    result = socialdesk("demo", env={"HOME": str(tmp_path)}, timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    for step in ("Customers post about @acme", "clicks Approve", "bot -> X: reply", "Move to DM", "Demo finished"):
+        assert step in out, out[-3000:]
