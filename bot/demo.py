@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from bot.emulators.stack import CHANNEL, LocalStack, card_text
+from bot.slack import blocks
 from bot.slack.ids import Action, Block, View
 from storage import models as m
 
@@ -144,7 +145,7 @@ def _show_cards(console: Console, stack: LocalStack) -> None:
             case.priority,
             f"@{root.author_handle}",
             root.text[:90],
-            " · ".join([case.category, *case.reasons]),
+            " · ".join(blocks.triage_tags(case)),
             case.status + (f" by {case.answered_by}" if case.answered_by else ""),
         )
     console.print(table)

@@ -6,9 +6,10 @@ No database or Slack calls here. Customer-written text always goes through
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from urllib.parse import quote
 
+from bot.domain import sla
 from bot.slack.ids import ANYWAY, INPUT, Action, Block, View, case_ref
 from bot.slack.text import compact_number, escape, truncate  # noqa: F401 - escape is re-exported
 from storage import models as m
@@ -94,7 +95,19 @@ def status_line(case: m.Case) -> str:
     return ":inbox_tray: Waiting for an answer"
 
 
-def case_card(case: m.Case, network_label: str | None = None) -> list[dict]:
+def sla_clock(case: m.Case, now: datetime | None = None) -> str:
+    """The SLA clock while nobody has answered ("due in 12 min"), then how long the first response took."""
+    if case.first_response_at is not None and case.created_at is not None:
+        met = "within the SLA" if case.sla_met else "outside the SLA"
+        return f"first response in {sla.duration_text(case.first_response_at - case.created_at)} ({met})"
+    if case.due_at is None or case.status not in ("open", "failed", "pending_approval"):
+        return ""
+    now = now or datetime.now(timezone.utc)
+    icon = ":alarm_clock:" if sla.is_overdue(case.due_at, now) else ":hourglass_flowing_sand:"
+    return f"{icon} *{sla.clock_text(case.due_at, now)}* ({slack_date(case.due_at, '{time}')})"
+
+
+def case_card(case: m.Case, network_label: str | None = None, *, now: datetime | None = None) -> list[dict]:
     """The card for a case: who, what, how urgent, a suggested reply and the buttons."""
     root = case.root
     label = network_label or NETWORK_LABEL.get(case.network, case.network)
@@ -105,10 +118,11 @@ def case_card(case: m.Case, network_label: str | None = None) -> list[dict]:
     ]
     if root.context:
         blocks.append(context("On: " + escape(truncate(root.context, 300))))
-    facts = [escape(" · ".join([case.category, *case.reasons]))]
+    facts = [escape(" · ".join(triage_tags(case)))]
     facts.append(f"posted {slack_date(root.created_at)}")
-    if case.due_at and case.status in ("open", "failed"):
-        facts.append(f"answer by {slack_date(case.due_at, '{time}')}")
+    clock = sla_clock(case, now)
+    if clock:
+        facts.append(clock)
     facts.append(link(root.url, f"Open on {label}"))
     blocks.append(context(" · ".join(facts)))
     if case.status == "pending_approval":
@@ -261,7 +275,8 @@ def dm_modal(case: m.Case, private_text: str, *, public_text: str = DM_PUBLIC_DE
 HELP_INTRO = "*socialdesk* — answer customers on X and Facebook from Slack. Cards arrive in the team channel with *Approve*, *Edit* and *Move to DM*."
 
 
-def home_view(user_id: str, mine: list[m.Case], waiting: list[m.Case], numbers: dict[str, int]) -> dict:
+def home_view(user_id: str, mine: list[m.Case], waiting: list[m.Case], numbers: dict[str, int], team: list[dict] | None = None) -> dict:
+    """`team` is the managers-only numbers panel (`stats_blocks.home_numbers`), appended when given."""
     def line(case: m.Case) -> str:
         root = case.root
         return f"• {PRIORITY_BADGE.get(case.priority, case.priority)} {NETWORK_LABEL.get(case.network, case.network)} — {escape(truncate(root.text, 120))} ({case.status})"
@@ -271,5 +286,6 @@ def home_view(user_id: str, mine: list[m.Case], waiting: list[m.Case], numbers: 
         section(f"*Your cases* ({len(mine)})\n" + ("\n".join(line(c) for c in mine) or "_Nothing claimed by you._")),
         section(f"*Waiting for an answer* ({len(waiting)})\n" + ("\n".join(line(c) for c in waiting[:15]) or "_Inbox zero._")),
         context(" · ".join(f"{k}: *{v}*" for k, v in numbers.items())),
+        *(team or []),
     ]
     return {"type": "home", "blocks": blocks}

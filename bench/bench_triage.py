@@ -1,0 +1,133 @@
+"""Benchmark triage speed: posts/second and per-post latency on one core.
+
+    python bench/bench_triage.py [--n 2000] [--repeat 1]
+
+Runs single-threaded, pinned to one CPU, one post per call (as the bot calls
+it), on the shipped dev texts.  Compares, in the same run:
+
+* keyword baseline — a regex complaint-cue counter (no model);
+* plain TF-IDF + LR  — word 1-2 + char 2-5 n-grams, logistic regression, fitted here;
+* shipped model      — ``bot.triage.model`` predict (complaint + sentiment/severity/anger heads);
+* classify()         — the full public call (model + routing + priority + topic).
+
+Texts are personal data: they are only timed, never printed.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_v] = "1"
+
+import argparse  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+
+def pin_one_core() -> str:
+    try:
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        return f"cpu {cpu}"
+    except (AttributeError, OSError):
+        return "unpinned"
+
+
+_CUES = [
+    re.compile(p, re.I)
+    for p in (
+        r"\b(not|never|no|can'?t|won'?t|didn'?t|doesn'?t|isn'?t)\b",
+        r"\b(still|again|waiting|delay\w*|days?|weeks?|hours?)\b",
+        r"\b(refund|charged?|cancel\w*|money)\b",
+        r"\b(broken|faulty|error|issue|problem|down|missing|lost|wrong)\b",
+        r"\b(worst|terrible|awful|useless|ridiculous|disappoint\w*|unacceptable|poor|bad)\b",
+    )
+]
+
+
+def keyword_baseline(text: str) -> bool:
+    return sum(1 for rx in _CUES if rx.search(text)) >= 2
+
+
+def time_calls(fn, texts, repeat: int) -> np.ndarray:
+    for t in texts[:50]:  # warm-up
+        fn(t)
+    lat = np.empty(len(texts) * repeat)
+    k = 0
+    clock = time.perf_counter
+    for _ in range(repeat):
+        for t in texts:
+            t0 = clock()
+            fn(t)
+            lat[k] = clock() - t0
+            k += 1
+    return lat
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=2000, help="posts per run (default 2000)")
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    where = pin_one_core()
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    from bot.triage import classify
+    from bot.triage.model import get_model, normalize
+    from bot.triage.train import load_rows
+
+    rows = load_rows()
+    texts = [r["text"] for r in rows]
+    y = np.array([int(r["complaint"]) for r in rows])
+    rng = np.random.default_rng(0)
+    sample = [texts[i] for i in rng.choice(len(texts), size=min(args.n, len(texts)), replace=False)]
+
+    t0 = time.perf_counter()
+    model = get_model()
+    load_s = time.perf_counter() - t0
+
+    plain = make_pipeline(
+        make_union(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
+        ),
+        LogisticRegression(C=4, max_iter=2000, class_weight="balanced"),
+    ).fit([normalize(t) for t in texts], y)
+
+    cases = [
+        ("keyword baseline", keyword_baseline),
+        ("plain TF-IDF + LR", lambda t: plain.predict_proba([normalize(t)])),
+        ("shipped model", model.predict),
+        ("classify() (full)", classify),
+    ]
+    print(f"triage benchmark: {len(sample)} posts x {args.repeat}, one post per call, single thread, {where}")
+    print(f"model load (first get_model): {load_s * 1000:.0f} ms; decision threshold {model.threshold:.2f}")
+    print()
+    print(f"{'pipeline':<20} {'posts/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print("-" * 58)
+    for name, fn in cases:
+        lat = time_calls(fn, sample, args.repeat)
+        print(
+            f"{name:<20} {len(lat) / lat.sum():>10,.0f} {np.percentile(lat, 50) * 1e3:>8.3f} "
+            f"{np.percentile(lat, 99) * 1e3:>8.3f} {lat.max() * 1e3:>8.3f}"
+        )
+    # worst case input size
+    long = ("@acme " + "my order never arrived and nobody answers " * 300)[:10_000]
+    lat = time_calls(classify, [long] * 200, 1)
+    print(f"{'classify() 10k chars':<20} {len(lat) / lat.sum():>10,.0f} {np.percentile(lat, 50) * 1e3:>8.3f} "
+          f"{np.percentile(lat, 99) * 1e3:>8.3f} {lat.max() * 1e3:>8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

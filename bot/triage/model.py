@@ -1,0 +1,344 @@
+"""The shipped triage model: text normalisation, features, and lazy loading.
+
+The model file (``model.joblib`` beside this module) is produced by
+``python -m bot.triage.train``.  It holds one shared feature extractor (word and
+character TF-IDF plus a small complaint lexicon) and four linear heads:
+
+* ``complaint`` — complaint probability (the decision threshold is tuned for
+  recall inside the training folds and stored with the model);
+* ``sentiment`` — negative / neutral / positive (X-CI labels);
+* ``severity`` — 1..4 for complaints (X-CI labels);
+* ``anger`` — anger vs other emotions (X-CI labels).
+
+Nothing here touches the network.  If the model file is missing or was written
+by another scikit-learn version, the model is retrained in memory from the CSV
+shipped in ``data/`` (a few seconds) rather than failing.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import re
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+MODEL_PATH = HERE / "model.joblib"
+DATA_PATH = HERE / "data" / "complaints_dev.csv"
+MODEL_ENV = "SOCIALDESK_TRIAGE_MODEL"
+
+#: Longer posts are cut before featurising: keeps the worst case bounded (X
+#: posts are <= 280 chars; Facebook comments can be long but the start carries
+#: the gist).
+MAX_CHARS = 1000
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.I)
+_SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.I | re.S)
+_TAG = re.compile(r"</?[A-Za-z!][^<>]{0,200}>")
+_MENTION = re.compile(r"@\w+")
+# Handles that look like a brand's support account.  Real handles are replaced
+# by a placeholder so that the model learns "addressed to a support account"
+# rather than which brands in the training data got the most complaints.
+_SUPPORT_HANDLE = re.compile(r"(help|support|care|service|ask|cs$|cust|team|hq|uk$|us$)", re.I)
+_SPACES = re.compile(r"\s+")
+
+
+def clean_text(text: Any) -> str:
+    """Make any input safe to featurise: str, unescaped, tag-free, bounded."""
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        text = str(text)
+    text = text[: MAX_CHARS * 4]
+    text = html.unescape(text)
+    text = _SCRIPT.sub(" ", text)
+    text = _TAG.sub(" ", text)
+    text = _SPACES.sub(" ", text).strip()
+    return text[:MAX_CHARS]
+
+
+def _handle(m: re.Match[str]) -> str:
+    return " @supporthandle " if _SUPPORT_HANDLE.search(m.group(0)[1:]) else " @user "
+
+
+def normalize(text: Any) -> str:
+    """Text as the model sees it (URLs and @handles replaced)."""
+    t = clean_text(text)
+    t = _URL.sub(" URL ", t)
+    t = _MENTION.sub(_handle, t)
+    return t
+
+
+# --- hand-made complaint lexicon -------------------------------------------------
+
+LEXICON: dict[str, str] = {
+    "negation": r"\b(not|no|never|nothing|none|nobody|can'?t|cannot|won'?t|don'?t|didn'?t|doesn'?t|isn'?t|wasn'?t|aren'?t|haven'?t|hasn'?t|couldn'?t|wouldn'?t|shouldn'?t|ain'?t)\b",
+    "still": r"\b(still|yet|again|anymore|any more|keeps?|kept)\b",
+    "waiting": r"\b(wait(ing|ed)?|delay(ed|s)?|late|hours?|days?|weeks?|months?|since|ages|forever|minutes?|mins?)\b",
+    "no_response": r"\b(no (response|reply|answer|one|help)|never (heard|got|received|arrived|came)|not (received|arrived|working|fixed|sorted|resolved|happy))\b",
+    "money": r"\b(refund|money back|charged?|overcharged|fee|bill(ed|ing)?|pay(ing|ment)?|paid|cancel(l?ed|l?ing)?|compensation)\b|[$£€]\d",
+    "broken": r"\b(broken|broke|break(s|ing)?|faulty|defect(ive)?|damaged?|crash(es|ed|ing)?|error|fail(ed|s|ing|ure)?|issues?|problems?|bug|down|outage|stuck|missing|lost|wrong|dead|not working|doesn'?t work|won'?t work)\b",
+    "bad": r"\b(worst|terrible|horrible|awful|useless|pathetic|ridiculous|disgusting|disgrace(ful)?|unacceptable|rubbish|crap|shit|poor|bad|joke|shocking|appalling|fed up|sick of|tired of|annoyed|angry|furious|frustrat\w*|disappoint\w*|sucks?|hate)\b",
+    "good": r"\b(thanks?|thank you|thx|love|great|awesome|amazing|excellent|best|happy|brilliant|perfect|appreciate\w*|wonderful|fantastic|kudos|helpful)\b",
+    "question": r"\?|^\W*(how|what|when|where|why|who|can|could|do|does|is|are|will|would|should)\b",
+    "why": r"\bwhy\b",
+    "you": r"\b(you|your|you'?re|y'?all|u|ur)\b",
+    "first_person": r"\b(my|i|i'?m|i'?ve|me|we|our|us)\b",
+    "time": r"\b(today|yesterday|tonight|this morning|last (week|night|month)|\d+ (days?|hours?|weeks?|times?|mins?|minutes?))\b",
+    "support": r"\b(customer service|support|call(ed|ing)?|phone|email(ed)?|chat|dm'?d?|contact(ed)?|complain\w*|told|said)\b",
+    "chatty": r"\b(lol|lmao|haha\w*|omg|bro|dude|girl|babe)\b",
+}
+_LEXICON_RX = [re.compile(v, re.I) for v in LEXICON.values()]
+LEXICON_FEATURES = list(LEXICON) + ["starts_with_mention", "exclamation", "length", "caps_ratio", "has_url", "mentions"]
+
+
+def lexicon_vector(text: str) -> np.ndarray:
+    out = np.zeros(len(LEXICON_FEATURES), dtype=np.float64)
+    for j, rx in enumerate(_LEXICON_RX):
+        out[j] = min(len(rx.findall(text)), 3) / 3.0
+    n = len(_LEXICON_RX)
+    letters = sum(c.isalpha() for c in text)
+    out[n] = text.lstrip().startswith("@")
+    out[n + 1] = "!" in text
+    out[n + 2] = min(len(text), 280) / 280
+    out[n + 3] = sum(c.isupper() for c in text) / max(1, letters)
+    out[n + 4] = " URL " in text or "http" in text
+    out[n + 5] = min(text.count("@"), 3) / 3
+    return out
+
+
+class LexiconFeatures(BaseEstimator, TransformerMixin):
+    """Counts of complaint cues (negation, "still", waiting, money, ...)."""
+
+    def fit(self, X: Sequence[str], y: Any = None) -> "LexiconFeatures":
+        return self
+
+    def transform(self, X: Sequence[str]) -> np.ndarray:
+        if len(X) == 0:
+            return np.zeros((0, len(LEXICON_FEATURES)))
+        return np.vstack([lexicon_vector(t) for t in X])
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.array([f"lex_{f}" for f in LEXICON_FEATURES], dtype=object)
+
+
+# --- the model bundle --------------------------------------------------------------
+
+SEVERITY_LEVELS = (1, 2, 3, 4)
+
+
+@dataclass
+class Prediction:
+    score: float  # complaint probability
+    is_complaint: bool
+    sentiment: float  # P(positive) - P(negative)
+    severity: int  # 1..4, meaningful only for complaints
+    anger: float  # P(anger)
+
+
+@dataclass
+class TriageModel:
+    features: Any  # fitted FeatureUnion
+    complaint: Any  # classifier with predict_proba, classes [0, 1]
+    threshold: float
+    sentiment: Any | None = None  # classes Negative/Neutral/Positive
+    severity: Any | None = None  # classes 1..4
+    anger: Any | None = None  # classes [0, 1]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # The fast path skips scikit-learn's per-call validation (about 1 ms of a
+    # 2 ms call): the shared features are computed part by part and all heads
+    # are one matrix product.  ``predict_many_reference`` is the plain sklearn
+    # path, kept for the tests that check both agree.
+    def _fast(self) -> dict[str, Any]:
+        fast = self.__dict__.get("_fast_cache")
+        if fast is not None:
+            return fast
+        heads = [("complaint", self.complaint), ("sentiment", self.sentiment), ("severity", self.severity), ("anger", self.anger)]
+        cols, bias, spans = [], [], {}
+        for name, clf in heads:
+            if clf is None:
+                continue
+            coef = np.asarray(clf.coef_, dtype=np.float64)
+            spans[name] = (sum(c.shape[1] for c in cols), coef.shape[0], list(clf.classes_))
+            cols.append(coef.T)
+            bias.append(np.asarray(clf.intercept_, dtype=np.float64))
+        W = np.hstack(cols)
+        parts = dict(self.features.transformer_list)
+        word, char, lex = parts["word"], parts["char"], parts["lex"]
+        nw, nc = len(word.vocabulary_), len(char.vocabulary_)
+        scaler = lex[-1]
+        fast = {
+            "word": word,
+            "char": char,
+            "W_word": np.ascontiguousarray(W[:nw]),
+            "W_char": np.ascontiguousarray(W[nw : nw + nc]),
+            "W_lex": np.ascontiguousarray(W[nw + nc :]),
+            "bias": np.concatenate(bias),
+            "lex_mean": np.asarray(scaler.mean_, dtype=np.float64),
+            "lex_scale": np.asarray(scaler.scale_, dtype=np.float64),
+            "spans": spans,
+        }
+        self.__dict__["_fast_cache"] = fast
+        return fast
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_fast_cache", None)
+        return state
+
+    def _head_probs(self, Z: np.ndarray, name: str) -> tuple[np.ndarray, list[Any]] | None:
+        span = self._fast()["spans"].get(name)
+        if span is None:
+            return None
+        start, k, classes = span
+        z = Z[:, start : start + k]
+        if k == 1:  # binary: sigmoid of the decision function
+            p1 = 1.0 / (1.0 + np.exp(-np.clip(z[:, 0], -500, 500)))
+            return np.column_stack([1.0 - p1, p1]), classes
+        z = z - z.max(axis=1, keepdims=True)  # multinomial: softmax
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True), classes
+
+    def predict_many(self, texts: Sequence[Any]) -> list[Prediction]:
+        norm = [normalize(t) for t in texts]
+        f = self._fast()
+        lex = (np.vstack([lexicon_vector(t) for t in norm]) - f["lex_mean"]) / f["lex_scale"]
+        Z = (
+            np.asarray(f["word"].transform(norm) @ f["W_word"])
+            + np.asarray(f["char"].transform(norm) @ f["W_char"])
+            + lex @ f["W_lex"]
+            + f["bias"]
+        )
+        return self._finish(Z, len(norm))
+
+    def _finish(self, Z: np.ndarray, n: int) -> list[Prediction]:
+        score = self._head_probs(Z, "complaint")[0][:, 1]
+        sent = np.zeros(n)
+        hp = self._head_probs(Z, "sentiment")
+        if hp is not None:
+            p, cls = hp
+            sent = p[:, cls.index("Positive")] - p[:, cls.index("Negative")]
+        sev = np.full(n, 1, dtype=int)
+        hp = self._head_probs(Z, "severity")
+        if hp is not None:
+            p, cls = hp
+            # expected severity, rounded: smoother than argmax on 4 ordinal classes
+            sev = np.clip(np.rint(p @ np.asarray(cls, float)), 1, 4).astype(int)
+        anger = np.zeros(n)
+        hp = self._head_probs(Z, "anger")
+        if hp is not None:
+            anger = hp[0][:, 1]
+        return self._predictions(score, sent, sev, anger)
+
+    def _predictions(self, score: np.ndarray, sent: np.ndarray, sev: np.ndarray, anger: np.ndarray) -> list[Prediction]:
+        return [
+            Prediction(
+                score=float(score[i]),
+                is_complaint=bool(score[i] >= self.threshold),
+                sentiment=float(np.clip(sent[i], -1.0, 1.0)),
+                severity=int(sev[i]),
+                anger=float(anger[i]),
+            )
+            for i in range(len(score))
+        ]
+
+    def predict_many_reference(self, texts: Sequence[Any]) -> list[Prediction]:
+        """Same as :meth:`predict_many` through scikit-learn's own API (slower)."""
+        norm = [normalize(t) for t in texts]
+        F = self.features.transform(norm)
+        score = self.complaint.predict_proba(F)[:, 1]
+        n = len(norm)
+        sent = np.zeros(n)
+        if self.sentiment is not None:
+            p = self.sentiment.predict_proba(F)
+            cls = list(self.sentiment.classes_)
+            sent = p[:, cls.index("Positive")] - p[:, cls.index("Negative")]
+        sev = np.full(n, 1, dtype=int)
+        if self.severity is not None:
+            p = self.severity.predict_proba(F)
+            # expected severity, rounded: smoother than argmax on 4 ordinal classes
+            sev = np.clip(np.rint(p @ np.asarray(self.severity.classes_, float)), 1, 4).astype(int)
+        anger = np.zeros(n)
+        if self.anger is not None:
+            anger = self.anger.predict_proba(F)[:, 1]
+        return self._predictions(score, sent, sev, anger)
+
+    def predict(self, text: Any) -> Prediction:
+        return self.predict_many([text])[0]
+
+
+# --- lazy, thread-safe loading ------------------------------------------------------
+
+_lock = threading.Lock()
+_model: TriageModel | None = None
+
+
+def model_path() -> Path:
+    return Path(os.environ.get(MODEL_ENV) or MODEL_PATH)
+
+
+def _load_file(path: Path) -> TriageModel | None:
+    import joblib
+    import sklearn
+
+    if not path.exists():
+        log.warning("triage model %s missing; retraining in memory from %s", path, DATA_PATH)
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = joblib.load(path)
+    except Exception:  # noqa: BLE001 - any unpickling failure falls back to retraining
+        log.exception("could not load triage model %s; retraining in memory", path)
+        return None
+    if not isinstance(m, TriageModel):
+        log.warning("triage model %s has unexpected type %s; retraining", path, type(m))
+        return None
+    built = m.meta.get("sklearn_version")
+    if built != sklearn.__version__:
+        log.warning(
+            "triage model built with scikit-learn %s, running %s; retraining in memory",
+            built,
+            sklearn.__version__,
+        )
+        return None
+    return m
+
+
+def get_model() -> TriageModel:
+    """The shipped model, loaded once (thread-safe)."""
+    global _model
+    m = _model
+    if m is not None:
+        return m
+    with _lock:
+        if _model is None:
+            loaded = _load_file(model_path())
+            if loaded is None:
+                from .train import fit_model
+
+                loaded = fit_model()
+            _model = loaded
+        return _model
+
+
+def set_model(model: TriageModel | None) -> None:
+    """Replace (or, with None, forget) the loaded model, e.g. after retraining."""
+    global _model
+    with _lock:
+        _model = model
+
+
+def predict(text: Any) -> Prediction:
+    return get_model().predict(text)

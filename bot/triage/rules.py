@@ -1,0 +1,280 @@
+"""Routing, severity, topic and priority rules on top of the model's scores.
+
+Everything here is plain Python and deterministic, so a human can read why a
+card got its priority: :func:`priority` returns the level together with short
+reasons such as ``("complaint", "angry", "48k followers", "mentions refund")``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+CATEGORIES = ("complaint", "question", "praise", "spam", "other")
+PRIORITIES = ("low", "normal", "high", "urgent")  # in increasing order
+TOPICS = ("refund", "delivery", "outage", "account", "defect", "general")
+SEVERITY_NAMES = {0: "none", 1: "no explicit reproach", 2: "disapproval", 3: "accusation", 4: "blame"}
+
+# --- thresholds a human would use -------------------------------------------------
+FOLLOWERS_HIGH = 10_000
+FOLLOWERS_URGENT = 100_000
+ENGAGEMENT_HIGH = 50  # likes + replies + reposts on the post
+ENGAGEMENT_URGENT = 500
+ANGRY = 0.6  # P(anger) from the model
+
+
+def _rx(*words: str) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(words) + r")\b", re.I)
+
+
+# --- topics (first match wins, in this order) ---------------------------------------
+TOPIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("refund", _rx(r"refund\w*", "money back", r"reimburs\w*", "charged?", r"overcharg\w*", "double charged", r"bill(?:ed|ing|s)?",
+                   "invoice", "payment", "paid", "chargeback", "fee", "subscription", "cancel(?:l?ed|l?ing|lation)?")),
+    ("outage", _rx("outage", "down", "offline", "not loading", "won'?t load", "can'?t load", "site", "website", r"app (?:is )?(?:crash\w*|broken)",
+                   r"server\w*", "no (?:signal|service|internet|power|wifi|connection)", "connection", "network", "service (?:is )?down",
+                   r"5\d\d", "error", r"crash\w*", "buffering", r"lag\w*")),
+    ("account", _rx("account", "log ?in", "logged out", "sign ?in", "password", "locked", "hacked", "verification", "verify", "2fa",
+                    "two.factor", "username", "profile", "suspended", "banned")),
+    ("delivery", _rx(r"deliver\w*", r"order\w*", "package", "parcel", "ship", "ships", r"shipp\w*", "shipment", "tracking", "courier", r"arriv\w*",
+                     r"dispatch\w*", "lost in", "never came", "still (?:not )?(?:here|received)", "stock", "flight", r"delay\w*", r"bag\w*",
+                     "luggage", "train", "bus")),
+    ("defect", _rx("broken", "broke", "faulty", r"defect\w*", "damaged", r"crack\w*", "torn", "ripped", "stopped working",
+                   "doesn'?t work", "not working", "won'?t (?:turn|charge|work)", "quality", r"leak\w*", "battery", "screen",
+                   "recall", r"malfunction\w*", r"smell\w*", "stale", r"mould\w*", "moldy", "expired")),
+)
+
+
+def detect_topic(text: str) -> str:
+    for topic, rx in TOPIC_PATTERNS:
+        if rx.search(text):
+            return topic
+    return "general"
+
+
+# --- risk words that raise priority ------------------------------------------------
+URGENT_TERMS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("legal", _rx("legal", "lawyers?", "attorneys?", "solicitors?", "sue", "suing", "lawsuit", "court", "ombudsman", "trading standards",
+                  "small claims")),
+    ("safety", _rx("safety", "unsafe", "dangerous", r"hazard\w*", r"injur\w*", r"burn(?:ed|t|s)? (?:my|me|him|her|our)\b",
+                   "(?:caught|catch|catches|set on) fire", "fire hazard", "flames?", "smok(?:e|ed|ing) (?:from|coming)", r"explod\w*",
+                   "food poisoning", r"poison\w*", r"allerg\w*", "hospital", "choking", r"electrocut\w*")),
+    ("data breach", _rx("data breach", r"breach\w*", "leak(?:ed)? (?:my )?(?:data|details|information)", "hacked", r"fraud\w*",
+                        "scam(?:med)?", "identity theft", "stolen (?:card|identity|data)", "unauthori[sz]ed")),
+)
+HIGH_TERMS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("refund", _rx(r"refund\w*", "money back", "chargeback")),
+    ("cancel", _rx(r"cancel\w*", "close my account", "switching to", "leaving", "never (?:again|using|buying|flying|shopping)")),
+    ("press", _rx("journalist", "reporter", "press", "news ?paper", "bbc", "watchdog")),
+)
+
+
+def risk_terms(text: str) -> tuple[list[str], list[str]]:
+    """(urgent-level terms, high-level terms) mentioned in ``text``."""
+    urgent = [name for name, rx in URGENT_TERMS if rx.search(text)]
+    high = [name for name, rx in HIGH_TERMS if rx.search(text)]
+    return urgent, high
+
+
+# --- category routing heuristics ------------------------------------------------------
+_SPAM = re.compile(
+    r"\b(?:follow (?:me|back|4 ?follow)|f4f|free (?:followers|likes|gift ?cards?|iphone|money|crypto)|"
+    r"giveaway|(?:click|tap) (?:here|the link)|link in (?:my )?bio|dm (?:me )?for (?:promo|promotion|collab|business)|"
+    r"promo ?code|earn \$?\d+|make money|work from home|onlyfans|crypto|bitcoin|forex|investment opportunity|"
+    r"airdrop|nft|casino|betting tips|cheap followers|buy followers|sugar daddy|100% (?:free|guaranteed))\b",
+    re.I,
+)
+_URLISH = re.compile(r"(?:https?://|www\.)\S+", re.I)
+_QUESTION_START = re.compile(
+    r"^(?:@\w+[\s,:]*)*(?:hi|hey|hello)?[\s,!]*(?:how|what|when|where|which|who|why|can|could|do|does|did|is|are|will|would|"
+    r"should|may|any ?one|anyone|is there|are there)\b",
+    re.I,
+)
+_QUESTION_ASK = re.compile(r"\b(?:i was wondering|quick question|wondering if|can you (?:tell|help|confirm|check)|"
+                           r"do you (?:know|have|ship|sell|deliver)|is it possible)\b", re.I)
+_PRAISE = re.compile(
+    r"\b(?:thanks?|thank you|thx|ty|cheers|love|loving|loved|great|awesome|amazing|excellent|brilliant|perfect|fantastic|"
+    r"wonderful|superb|kudos|shout ?out|well done|appreciate\w*|best|happy|delighted|impressed|legend|you rock|props)\b|"
+    r"[\u2764\U0001F496\U0001F495\U0001F60D\U0001F44D\U0001F64F\U0001F389\U0001F44F\U0001F970\U0001F60A]",
+    re.I,
+)
+_REAL_WORD = re.compile(r"(?<![\w@#])[A-Za-z][A-Za-z']{0,24}(?![\w])")
+
+
+def looks_like_spam(text: str) -> bool:
+    if _SPAM.search(text):
+        return True
+    if len(_URLISH.findall(text)) >= 3:
+        return True
+    hashtags = text.count("#")
+    words = len(text.split())
+    return hashtags >= 6 and hashtags * 2 >= words
+
+
+def looks_like_question(text: str) -> bool:
+    return "?" in text or bool(_QUESTION_START.search(text)) or bool(_QUESTION_ASK.search(text))
+
+
+def looks_like_praise(text: str, sentiment: float) -> bool:
+    return sentiment > 0.2 and bool(_PRAISE.search(text)) or sentiment > 0.6
+
+
+def _risk_override(text: str, *, score: float, threshold: float, sentiment: float) -> bool:
+    urgent, _ = risk_terms(text)
+    if not urgent or sentiment >= 0.5:
+        return False
+    if "legal" in urgent or "data breach" in urgent:
+        return True
+    return sentiment < 0 or score >= threshold / 2  # safety words are more often figurative
+
+
+def route(text: str, *, is_complaint: bool, sentiment: float, score: float = 0.0, threshold: float = 0.5) -> str:
+    """Category for a post.
+
+    The model decides complaint/not, except that a legal, safety or data-breach
+    mention in a post that isn't glowing is always a complaint (the model sees
+    few of those, and missing one is costly).  Heuristics split the rest.
+    """
+    if not text:
+        return "other"
+    if looks_like_spam(text):
+        return "spam"
+    if len(_REAL_WORD.findall(text)) < 2:  # emoji-only, one word, gibberish
+        return "praise" if _PRAISE.search(text) and sentiment > 0 else "other"
+    if is_complaint and score < 0.5 and sentiment > 0.8 and looks_like_praise(text, sentiment):
+        return "praise"  # a borderline model call on a glowing post: thanks, not a grievance
+    if is_complaint or _risk_override(text, score=score, threshold=threshold, sentiment=sentiment):
+        return "complaint"
+    if looks_like_question(text):
+        return "question"
+    if looks_like_praise(text, sentiment):
+        return "praise"
+    return "other"
+
+
+# --- severity -------------------------------------------------------------------------
+
+
+def severity(category: str, model_severity: int, text: str, *, angry: bool) -> int:
+    """0 for non-complaints; else the model's 1..4, floored by explicit cues."""
+    if category != "complaint":
+        return 0
+    sev = min(4, max(1, int(model_severity)))
+    urgent, _ = risk_terms(text)
+    if "legal" in urgent or "data breach" in urgent:
+        sev = max(sev, 3)  # accusation
+    if angry:
+        sev = max(sev, 2)  # at least disapproval
+    return sev
+
+
+# --- priority -------------------------------------------------------------------------
+
+
+def format_count(n: int) -> str:
+    """48000 -> '48k', 12500 -> '13k', 4800 -> '4.8k', 1_200_000 -> '1.2M', 950 -> '950'."""
+    n = max(0, int(n))
+
+    def short(v: float, unit: str) -> str:
+        if v < 9.95:
+            s = f"{int(v * 10 + 0.5) / 10:.1f}".removesuffix(".0")
+        else:
+            s = str(int(v + 0.5))
+        return s + unit
+
+    if n < 1000:
+        return str(n)
+    if n < 999_500:
+        return short(n / 1000, "k")
+    return short(n / 1_000_000, "M")
+
+
+def format_followers(n: int) -> str:
+    return f"{format_count(n)} follower{'' if int(n) == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class PriorityInputs:
+    category: str
+    severity: int
+    angry: bool
+    text: str
+    followers: int = 0
+    engagement: int = 0
+    prior_complaints: int = 0
+
+
+def priority(inp: PriorityInputs) -> tuple[str, tuple[str, ...]]:
+    """Priority level and the reasons for it, most important first.
+
+    Complaints start at "normal"; each signal can raise the level:
+    severity (accusation/blame -> high), anger, reach (>=10k followers high,
+    >=100k urgent), engagement on the post (>=50 high, >=500 urgent), risk
+    words (legal/safety/data breach -> urgent; refund/cancel/press -> high), and
+    a repeat complainer (one level up).  Two or more independent "high" signals
+    make it urgent.  Non-complaints are low (questions normal), raised only by
+    very large reach or engagement; spam is always low.
+    """
+    cat = inp.category
+    followers = max(0, int(inp.followers or 0))
+    engagement = max(0, int(inp.engagement or 0))
+    prior = max(0, int(inp.prior_complaints or 0))
+    reasons: list[str] = [cat]
+
+    if cat == "spam":
+        return "low", tuple(reasons)
+
+    reach_reason = format_followers(followers) if followers >= FOLLOWERS_HIGH else None
+    eng_reason = f"{format_count(engagement)} engagements" if engagement >= ENGAGEMENT_HIGH else None
+
+    if cat != "complaint":
+        level = 1 if cat == "question" else 0
+        if reach_reason:
+            reasons.append(reach_reason)
+        if eng_reason:
+            reasons.append(eng_reason)
+        if followers >= FOLLOWERS_URGENT or engagement >= ENGAGEMENT_URGENT:
+            level = max(level, 2 if cat == "question" else 1)
+        elif followers >= FOLLOWERS_HIGH or engagement >= ENGAGEMENT_HIGH:
+            level = max(level, 1)
+        return PRIORITIES[level], tuple(reasons)
+
+    level = 1  # complaints start at normal
+    high_signals = 0
+
+    def raise_to(lv: int) -> None:
+        nonlocal level, high_signals
+        level = max(level, lv)
+        if lv >= 2:
+            high_signals += 1
+
+    if inp.angry:
+        reasons.append("angry")
+    if inp.severity >= 3:
+        reasons.append(SEVERITY_NAMES[inp.severity])
+        raise_to(2)
+    elif inp.angry:
+        raise_to(2)
+
+    if reach_reason:
+        reasons.append(reach_reason)
+        raise_to(3 if followers >= FOLLOWERS_URGENT else 2)
+    if eng_reason:
+        reasons.append(eng_reason)
+        raise_to(3 if engagement >= ENGAGEMENT_URGENT else 2)
+
+    urgent, high = risk_terms(inp.text)
+    for term in urgent:
+        reasons.append(f"mentions {term}")
+        raise_to(3)
+    for term in high:
+        reasons.append(f"mentions {term}")
+        raise_to(2)
+
+    if prior > 0:
+        reasons.append("complained before" if prior == 1 else f"complained {prior}x before")
+        level = min(3, level + 1)
+
+    if high_signals >= 3:
+        level = 3
+    return PRIORITIES[level], tuple(reasons)
