@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.config import ConfigError, load_settings
 
 log = logging.getLogger("socialdesk")
@@ -24,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("classify", help="triage posts from stdin (text or JSON lines) as JSON lines")
     train = sub.add_parser("train", help="retrain the triage model from shipped data plus the team's corrections")
     train.add_argument("--evaluate", action="store_true", help="print cross-validated quality instead")
+    train.add_argument("--out", help="where to write the model (default: the one the bot loads)")
     args = parser.parse_args(argv)
 
     try:
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "classify":
             return classify(sys.stdin, sys.stdout)
         if args.command == "train":
-            return train_model(evaluate=args.evaluate)
+            return train_model(evaluate=args.evaluate, out=args.out)
     except ConfigError as exc:
         print(f"socialdesk: configuration problem:\n{exc}", file=sys.stderr)
         return 2
@@ -106,7 +109,7 @@ def classify(lines, out) -> int:
     return 0
 
 
-def train_model(*, evaluate: bool) -> int:
+def train_model(*, evaluate: bool, out: str | None = None) -> int:
     from bot.triage import train as trainer
 
     if evaluate:
@@ -118,10 +121,10 @@ def train_model(*, evaluate: bool) -> int:
         from storage.db import Database
 
         corrections = stored_corrections(Database(settings.database_url))
-    except Exception as exc:  # noqa: BLE001 - no database yet just means no corrections
-        log.warning("no stored corrections used (%s)", type(exc).__name__)
-    trainer.train(corrections)
-    print(f"model retrained with {len(corrections)} stored corrections")
+    except SQLAlchemyError:
+        print(f"no socialdesk database at {_safe_url(settings.database_url)} yet: training on the shipped data only")
+    trainer.train(corrections, path=out)
+    print(f"model retrained with {len(corrections)} stored corrections from the team")
     return 0
 
 

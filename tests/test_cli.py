@@ -152,3 +152,54 @@ def test_the_demo_runs_the_whole_loop_offline(tmp_path):
     out = result.stdout
     for step in ("Customers post about @acme", "clicks Approve", "bot -> X: reply", "Move to DM", "Demo finished"):
         assert step in out, out[-3000:]
+
+
+def test_train_uses_the_teams_stored_corrections(tmp_path):
+    from datetime import datetime, timezone
+
+    from storage import models as m
+    from storage.db import Database
+
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    db = Database(url)
+    db.upgrade()
+    with db.session() as session:
+        case = m.Case(network="x", status="dismissed", dismissed_reason="not_a_complaint", created_at=datetime.now(timezone.utc))
+        session.add(case)
+        session.flush()
+        session.add(m.Post(network="x", external_id="1", case_id=case.id, text="@acme where do I find the size guide?", created_at=datetime.now(timezone.utc)))
+    out = tmp_path / "model.joblib"
+    result = socialdesk("train", "--out", str(out), env={"DATABASE_URL": url}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "1 stored corrections" in result.stdout and out.stat().st_size > 100_000
+
+
+def test_socket_mode_serves_slack_over_the_websocket_and_still_serves_health(emulators, tmp_path):
+    slack, x = emulators
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **bot_env(slack, x, tmp_path), "SLACK_APP_TOKEN": slack.app_token,
+           "SLACK_SIGNING_SECRET": "", "PORT": str(port), "HOST": "127.0.0.1"}
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        env.pop(proxy, None)  # the Socket Mode client ignores NO_PROXY
+    process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--role", "web"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        command = {"type": "slash_commands", "accepts_response_payload": True, "payload": {
+            "command": "/socialdesk", "text": "help", "user_id": "U0AGENT", "channel_id": "C0CASES", "team_id": "T0001",
+            "api_app_id": "A0001", "response_url": slack.new_response_url(), "trigger_id": "1.2.3"}}
+        envelope_id = slack.socket_send(command, timeout=60)
+        ack = slack.wait_for(lambda: next((a for a in slack.socket_acks if a.get("envelope_id") == envelope_id), None), timeout=30, what="the ack")
+        assert "/socialdesk help" in json.dumps(ack["payload"])
+        session = requests.Session()
+        session.trust_env = False
+        health = slack.wait_for(lambda: _get(session, f"http://127.0.0.1:{port}/healthz"), timeout=30, what="health")
+        assert health.json()["slack_mode"] == "socket"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
+def _get(session, url):
+    try:
+        return session.get(url, timeout=2)
+    except requests.ConnectionError:
+        return None
