@@ -28,6 +28,7 @@ class Post:
     kind: str = "mention"             # mention, search, comment, visitor_post, rating, message
     engagement: int = 0               # likes + reposts + replies, when known
     context: str = ""                 # e.g. the Page post a comment is about
+    verdict: str = ""                 # what the author declared: "negative"/"positive" review
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 
