@@ -370,3 +370,8 @@ def test_classify_is_fast():
     t0 = time.perf_counter()
     classify("x" * 10_000)
     assert time.perf_counter() - t0 < 0.05
+
+
+def test_a_legal_threat_is_a_complaint_even_when_the_sentiment_model_reads_it_as_upbeat():
+    result = classify("I will sue you, my lawyer is calling, data breach!")
+    assert result.category == "complaint" and result.priority == "urgent"

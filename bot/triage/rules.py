@@ -121,10 +121,12 @@ def looks_like_praise(text: str, sentiment: float) -> bool:
 
 def _risk_override(text: str, *, score: float, threshold: float, sentiment: float) -> bool:
     urgent, _ = risk_terms(text)
-    if not urgent or sentiment >= 0.5:
+    if not urgent:
         return False
-    if "legal" in urgent or "data breach" in urgent:
-        return True
+    if ("legal" in urgent or "data breach" in urgent) and sentiment < 0.8:
+        return True  # the sentiment model misreads threats as upbeat; only a glowing post is spared
+    if sentiment >= 0.5:
+        return False
     return sentiment < 0 or score >= threshold / 2  # safety words are more often figurative
 
 
