@@ -176,3 +176,39 @@ def test_tone_rules():
     phrases = [f.phrase.lower() for f in check_tone("YOU NEED TO READ THE FAQ!!!")]
     assert "you need to" in phrases and "!!!" in phrases
     assert check_tone("THIS IS NOT OK AT ALL")
+
+
+def test_a_similar_complaint_offers_what_the_team_sent_last_time(stack):
+    tweet_id, case = open_case(stack)
+    sent = "Hi Mo, we've found your parcel at the depot and it's out for delivery today."
+    stack.submit("U0AGENT", View.EDIT, case.id, {Block.REPLY: sent})
+    stack.slack.wait_for(lambda: case_of(stack).status == "answered")
+    other = stack.x.add_user(username="kim", name="Kim", followers=3)
+    stack.x.add_tweet("@acme my parcel has been lost for a week and nobody replies to my emails", other)
+    stack.poll()
+    with stack.rt.db.session() as session:
+        second = session.scalars(select(m.Case).options(selectinload(m.Case.posts)).order_by(m.Case.id.desc())).first()
+    assert second.alternative_reply == sent
+    card = next(c for c in stack.cards() if c["ts"] == second.card_ts)
+    assert "Sent for a similar case" in card_text(card) and "out for delivery today" in card_text(card)
+    stack.click("U0AGENT", Action.EDIT, second.id)
+    view = stack.slack.wait_for(lambda: stack.slack.opened_views)[-1]
+    menu = next(e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"])
+    assert menu["options"][0]["text"]["text"] == "Sent for a similar case"
+
+
+def test_a_stale_claim_is_released_so_the_case_shows_as_waiting_again(make_stack, clock):
+    from datetime import timedelta
+
+    from bot import workflows
+    from bot.config import WorkflowConfig
+
+    stack = make_stack(config=FileConfig(workflow=WorkflowConfig(claim_timeout=timedelta(hours=1))))
+    tweet_id, case = open_case(stack)
+    stack.click("U0AGENT", Action.CLAIM, case.id)
+    stack.slack.wait_for(lambda: case_of(stack).claimed_by == "U0AGENT")
+    assert workflows.release_stale_claims(stack.rt) == 0
+    clock.shift(2 * 3600)
+    assert workflows.release_stale_claims(stack.rt) == 1
+    assert case_of(stack).claimed_by is None
+    assert "Claim" in [e["text"]["text"] for b in stack.cards()[0]["blocks"] if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
