@@ -243,9 +243,9 @@ def _t(category: str, topic: str = "general", severity: int = 2, priority_: str 
 @pytest.mark.parametrize("severity", [1, 4])
 def test_replies_are_short_filled_and_url_free(category, topic, severity):
     t = _t(category, topic, severity)
-    x = suggest_reply(t, name="Sam", handle="@sam_k")
-    assert x.startswith("@sam_k ")
-    assert "Sam" in x[7:]
+    x = suggest_reply(t, name="Sam Kay", handle="@sam_k")
+    assert "@sam_k" not in x  # the reply is threaded under their post; no @ prefix needed
+    assert "Sam" in x and "Kay" not in x  # greeted by first name
     assert "{" not in x and "}" not in x
     assert not URL_RX.search(x)
     assert len(x) <= 240  # well under 280
@@ -261,8 +261,8 @@ def test_reply_without_name_or_handle():
 
 def test_reply_sanitises_placeholders():
     x = suggest_reply(_t("complaint"), name="Eve http://evil.example {handle}", handle="@bad handle!")
-    assert not URL_RX.search(x) and "{" not in x
-    assert x.startswith("@badhandle ")
+    assert not URL_RX.search(x) and "{" not in x and "@" not in x
+    assert x.startswith("Hi Eve,")
     long = suggest_reply(_t("complaint", "defect", 4), name="N" * 500, handle="h" * 100)
     assert len(long) <= 280
 
@@ -282,7 +282,7 @@ def test_end_to_end_reply():
     t = classify("@acme I was charged twice for my subscription, I want a refund")
     assert t.topic == "refund"
     reply = suggest_reply(t, name="Jo", handle="jo")
-    assert reply.startswith("@jo Hi Jo") and "refund" in reply
+    assert reply.startswith("Hi Jo") and "refund" in reply
 
 
 # --- model loading, training, quality, speed -------------------------------------------------------

@@ -57,6 +57,12 @@ def _clean_name(name: str) -> str:
     return name[:40].strip()
 
 
+def _first(name: str) -> str:
+    """People are greeted by their first name: "Hi Gus", not "Hi Gus Hall"."""
+    cleaned = _clean_name(name)
+    return cleaned.split(" ")[0] if cleaned else ""
+
+
 def _clean_handle(handle: str) -> str:
     handle = str(handle or "").strip().lstrip("@")
     handle = re.sub(r"[^A-Za-z0-9_.]", "", handle)
@@ -97,9 +103,9 @@ def fill(template: str, *, name: str = "", handle: str = "") -> str:
 def suggest_reply(triage: "Triage", *, name: str = "", handle: str = "", network: str = "x") -> str:
     """A suggested reply for the card, ready to edit and approve.
 
-    ``network="x"`` (default) gives a short reply with no URL, prefixed with
-    ``@handle`` when a handle is known; other networks (e.g. ``"facebook"``)
-    get the same text addressed by name, without the @-prefix, plus a sign-off.
+    ``network="x"`` (default) gives a short reply with no URL; other networks
+    (e.g. ``"facebook"``) get the same text plus a sign-off. Both greet the
+    customer by first name.
     Spam returns "" (don't reply).
     """
     template = template_for(triage)
@@ -107,12 +113,13 @@ def suggest_reply(triage: "Triage", *, name: str = "", handle: str = "", network
         return ""
     net = (network or "x").strip().lower()
     if net in ("x", "twitter"):
-        reply = fill("@{handle} " + template, name=name, handle=handle)
+        # No @handle prefix: a reply sent with in_reply_to_tweet_id is already addressed to them.
+        reply = fill(template, name=_first(name), handle=handle)
         reply = _URL.sub("", reply).strip()
         if len(reply) > X_LIMIT:  # only possible with an unusually long name: drop it
-            reply = fill("@{handle} " + template, name="", handle=handle)
+            reply = fill(template, name="", handle=handle)
         return reply[:X_LIMIT]
-    reply = fill(template, name=name, handle="")
+    reply = fill(template, name=_first(name), handle="")
     if triage.category == "complaint":
         reply += _FB_SIGNOFF
     return _URL.sub("", reply).strip()
