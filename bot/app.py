@@ -16,7 +16,7 @@ from starlette.routing import Route
 from bot import metrics
 from bot.config import secret
 from bot.runtime import Runtime
-from handlers import actions, commands, editor, home, middleware, views, webhooks
+from handlers import actions, commands, editor, home, middleware, oncall, views, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ def build_bolt(rt: Runtime) -> App:
     editor.register(app, rt)
     views.register(app, rt)
     commands.register(app, rt)
+    import handlers.stats  # noqa: F401 - registers the stats and export subcommands
+    oncall.register(app, rt)
     home.register(app, rt)
     return app
 

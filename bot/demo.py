@@ -1,10 +1,12 @@
 """`socialdesk demo`: the whole loop offline, each step printed.
 
-Local emulators stand in for Slack and X; the bot is the real one, serving real
-HTTP, and the "agent" clicks by sending signed requests exactly as Slack would.
+Local emulators stand in for Slack, X and the Graph API; the bot is the real one,
+serving real HTTP, and the "agent" clicks by sending signed requests exactly as
+Slack would (and Meta's webhook deliveries are signed as Meta signs them).
 """
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +24,7 @@ from bot.slack.ids import Action, Block, View
 from storage import models as m
 
 AGENT = "U0DEMOAGENT"
+SLACK_DATE = re.compile(r"<!date\^\d+\^[^|]*\|([^>]*)>")  # printed as its plain fallback
 
 # Written for the demo (not real customers).
 CUSTOMERS = [
@@ -31,16 +34,22 @@ CUSTOMERS = [
     ("sunny_side", "Priya Natarajan", 9_800, "@acme shout-out to Sam in your support team, fixed my account in five minutes. Brilliant!"),
     ("grumpy_gus", "Gus Hall", 310, "@acme the blender I bought last month stopped working after 3 uses, really disappointed"),
 ]
+FACEBOOK_POST = "Our spring sale starts today: 20% off everything, in store and online!"
+FACEBOOK_COMMENTS = [
+    ("Ana Souza", "Ordered the blue kettle 3 weeks ago, still not delivered and no reply to my emails. Really disappointed."),
+    ("Tom Becker", "Does the sale include the coffee grinders? Can't find them on the website."),
+]
 
 
 def run_demo(keep_running: bool = False, console: Console | None = None) -> int:
     console = console or Console()
     workdir = Path(tempfile.mkdtemp(prefix="socialdesk-demo-"))
-    console.print(Panel.fit("socialdesk demo: emulated X and Slack on this machine, the real bot in between.\n"
+    console.print(Panel.fit("socialdesk demo: emulated X, Facebook and Slack on this machine, the real bot in between.\n"
                             f"Database: SQLite at {workdir / 'socialdesk.db'}", title="socialdesk"))
     with LocalStack(f"sqlite:///{workdir / 'socialdesk.db'}") as stack:
-        _step(console, 1, f"Bot serving HTTP at {stack.url} (POST /slack/events, /webhooks/x, GET /healthz, /metrics)")
-        console.print(f"   emulated Slack Web API at {stack.slack.api_url}, emulated X API at {stack.x.url}")
+        _step(console, 1, f"Bot serving HTTP at {stack.url} (POST /slack/events, /webhooks/x, /webhooks/facebook, GET /healthz, /metrics)")
+        console.print(f"   emulated Slack Web API at {stack.slack.api_url}, emulated X API at {stack.x.url}, "
+                      f"emulated Graph API at {stack.graph.url}")
 
         _step(console, 2, "Customers post about @acme on X")
         tweets = {}
@@ -94,7 +103,9 @@ def run_demo(keep_running: bool = False, console: Console | None = None) -> int:
         stack.poll()
         console.print(f"   cards in the channel: {len(stack.cards())} (unchanged); thread replies: {len(stack.slack.thread(CHANNEL, first.card_ts)) - 1}")
 
-        _step(console, 8, "Where things stand")
+        _facebook(console, stack)
+
+        _step(console, 11, "Where things stand")
         _show_cards(console, stack)
         if keep_running:
             console.print(f"\nStill running: bot at {stack.url}, Slack emulator at {stack.slack.api_url}. Ctrl-C to stop.")
@@ -105,6 +116,41 @@ def run_demo(keep_running: bool = False, console: Console | None = None) -> int:
                 pass
     console.print("\n[bold green]Demo finished.[/bold green] Next: connect a real workspace (README, 'Connect a real workspace').")
     return 0
+
+
+def _facebook(console: Console, stack: LocalStack) -> None:
+    """Steps 8-10: comments on the brand's Page, in by webhook and by polling, one answered under the comment."""
+    _step(console, 8, "Customers comment on the brand's Facebook Page")
+    post_id = stack.graph.add_post(FACEBOOK_POST)
+    comments = [stack.graph.add_comment(post_id, text, stack.graph.add_user(name)) for name, text in FACEBOOK_COMMENTS]
+    console.print(f"   Page post: {FACEBOOK_POST!r}")
+    for name, text in FACEBOOK_COMMENTS:
+        console.print(f"   [cyan]{name}[/cyan]: {text}")
+
+    _step(console, 9, "Meta delivers the first comment by webhook; a poll finds both (the first one is not carded twice)")
+    response = stack.facebook_webhook(stack.graph.webhook(stack.graph.comment_change(comments[0])))
+    console.print(f"   Meta -> bot: POST /webhooks/facebook, signed X-Hub-Signature-256 -> HTTP {response.status_code}")
+    stack.slack.wait_for(lambda: _case_of(stack, comments[0]), timeout=15, what="the webhook's case")
+    result = stack.poll("facebook")
+    version = stack.rt.networks["facebook"].version
+    console.print(f"   poll (facebook-sdk -> emulated Graph API {version}): {len(result.new_cases)} new case(s), "
+                  f"{result.duplicates} already in from the webhook")
+    case = _case_of(stack, comments[0])
+    stack.slack.wait_for(lambda: _case_of(stack, comments[0]).card_ts, timeout=15, what="the Facebook card")
+    message = next(msg for msg in stack.cards() if msg["ts"] == _case_of(stack, comments[0]).card_ts)
+    for line in card_text(message).splitlines():
+        if line.startswith(("On:", ":envelope:")):
+            console.print("   card: " + SLACK_DATE.sub(r"\1", line))
+
+    _step(console, 10, f"Agent clicks [bold]Approve[/bold] on {case.root.author_name}'s card: the answer goes under the comment")
+    stack.click(AGENT, Action.APPROVE, case.id)
+    reply = stack.graph.wait_for(lambda: stack.graph.replies_to(comments[0]), timeout=15, what="the reply on Facebook")[-1]
+    console.print(f"   bot -> Facebook: POST /{version}/{comments[0]}/comments: {reply['message']!r}")
+    _show_status(console, stack, case.id)
+
+
+def _case_of(stack: LocalStack, external_id: str) -> m.Case | None:
+    return next((c for c in _cases(stack) if c.root.external_id == external_id), None)
 
 
 def _step(console: Console, number: int, text: str) -> None:
@@ -123,15 +169,16 @@ def _wait_reply(stack: LocalStack, case: m.Case) -> dict:
 
 
 def _show_status(console: Console, stack: LocalStack, case_id: int) -> None:
-    def updated():
+    def status_on_card() -> str | None:
+        """The card's status line once chat.update has happened (the database changes a moment before)."""
         with stack.rt.db.session() as session:
-            return session.get(m.Case, case_id).status in ("answered", "failed")
+            card_ts = session.get(m.Case, case_id).card_ts
+        message = next((msg for msg in stack.cards() if msg["ts"] == card_ts), None)
+        lines = card_text(message).splitlines() if message else []
+        return next((line for line in lines if "Replied by" in line or "Not sent" in line), None)
 
-    stack.slack.wait_for(updated, timeout=15, what="the card update")
-    case = next(c for c in _cases(stack) if c.id == case_id)
-    message = next(msg for msg in stack.cards() if msg["ts"] == case.card_ts)
-    status = [line for line in card_text(message).splitlines() if "Replied by" in line or "Not sent" in line]
-    console.print(f"   chat.update: card now says: {status[0] if status else case.status}")
+    status = stack.slack.wait_for(status_on_card, timeout=15, what="the card update")
+    console.print("   chat.update: card now says: " + SLACK_DATE.sub(r"\1", status))
 
 
 def _show_cards(console: Console, stack: LocalStack) -> None:
@@ -143,7 +190,7 @@ def _show_cards(console: Console, stack: LocalStack) -> None:
         table.add_row(
             str(case.id),
             case.priority,
-            f"@{root.author_handle}",
+            f"@{root.author_handle}" if root.author_handle else root.author_name,
             root.text[:90],
             " · ".join(blocks.triage_tags(case)),
             case.status + (f" by {case.answered_by}" if case.answered_by else ""),

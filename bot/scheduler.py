@@ -12,7 +12,7 @@ from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot import workflows
+from bot import escalation, workflows
 from bot.leader import LeaderLock
 from bot.runtime import Runtime
 
@@ -41,7 +41,9 @@ def core_jobs(rt: Runtime) -> list[Job]:
     return jobs
 
 
-PROVIDERS: list[Callable[[Runtime], list[Job]]] = [core_jobs]
+from bot.digest import digest_jobs  # noqa: E402 - kept beside PROVIDERS, where providers are listed
+
+PROVIDERS: list[Callable[[Runtime], list[Job]]] = [core_jobs, digest_jobs, escalation.jobs]
 
 
 def all_jobs(rt: Runtime) -> list[Job]:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 
-from bot import metrics
+from bot import metrics, notices
 from bot.domain import cases
 from bot.domain.posts import Post
 from bot.networks.base import NetworkError, Target
@@ -41,8 +41,10 @@ def poll(rt: Runtime, name: str) -> cases.IngestResult | None:
         rt.poll_backoff[name] = utcnow() + timedelta(seconds=wait)
         metrics.POLL_ERRORS.labels(network=name, kind=type(exc).__name__).inc()
         log.warning("polling %s failed (%s); next try in %.0fs", name, exc.message, wait)
+        notices.network_failed(rt, name, exc)
         return None
     rt.poll_backoff.pop(name, None)
+    notices.network_ok(rt, name)
     with rt.db.session() as session:
         result = cases.ingest(session, fetched.posts, own_ids=own, config=rt.config, channel=rt.channel)
         for stream, value in fetched.cursors.items():

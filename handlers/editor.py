@@ -17,7 +17,10 @@ from storage import models as m
 
 def saved_for(rt: Runtime, case: m.Case) -> list[tuple[str, str]]:
     root = case.root
-    return [(r.name, fill(r.text, name=root.author_name, handle=root.author_handle)) for r in saved_replies_for(case.category, rt.config.saved_replies)]
+    saved = [(r.name, fill(r.text, name=root.author_name, handle=root.author_handle)) for r in saved_replies_for(case.category, rt.config.saved_replies)]
+    if case.alternative_reply:
+        saved.insert(0, ("Sent for a similar case", case.alternative_reply))
+    return saved
 
 
 def editor_view(rt: Runtime, case: m.Case, draft: str, *, generation: int = 0) -> dict:

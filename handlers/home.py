@@ -6,8 +6,9 @@ from slack_sdk import WebClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from bot import digest
 from bot.runtime import Runtime
-from bot.slack import blocks
+from bot.slack import blocks, stats_blocks
 from storage import models as m
 
 
@@ -23,4 +24,5 @@ def register(app: App, rt: Runtime) -> None:
             waiting = list(session.scalars(open_cases.where(m.Case.claimed_by.is_(None)).order_by(m.Case.created_at).limit(15)))
             counts = dict(session.execute(select(m.Case.status, func.count()).group_by(m.Case.status)).all())
         numbers = {"open": counts.get("open", 0) + counts.get("failed", 0), "answered": counts.get("answered", 0), "dismissed": counts.get("dismissed", 0)}
-        client.views_publish(user_id=user_id, view=blocks.home_view(user_id, mine, waiting, numbers))
+        team = stats_blocks.home_numbers(*digest.home_reports(rt, client, user_id)) if rt.config.roles.is_manager(user_id) else None
+        client.views_publish(user_id=user_id, view=blocks.home_view(user_id, mine, waiting, numbers, team))

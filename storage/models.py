@@ -61,6 +61,7 @@ class Case(Base):
     topic: Mapped[str] = mapped_column(String(20), default="general")
     reasons: Mapped[list] = mapped_column(JSON, default=list)
     suggested_reply: Mapped[str] = mapped_column(Text, default="")
+    alternative_reply: Mapped[str | None] = mapped_column(Text, nullable=True)  # sent before for a similar case
     channel: Mapped[str] = mapped_column(String(32), default="")
     card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -82,7 +83,8 @@ class Case(Base):
 
     __table_args__ = (
         Index("ix_cases_thread", "network", "conversation_id", "author_external_id"),
-        Index("ix_cases_status_created", "status", "created_at"),
+        # due_at makes it covering for the stats backlog, so the plan never falls back to a table scan
+        Index("ix_cases_status_created", "status", "created_at", "due_at"),
         Index("ix_cases_created", "created_at"),
     )
 
@@ -112,6 +114,8 @@ class Post(Base):
     engagement: Mapped[int] = mapped_column(Integer, default=0)
     context: Mapped[str] = mapped_column(Text, default="")
     category: Mapped[str] = mapped_column(String(20), default="other")
+    # What the network says about it since: visible, hidden (by the Page) or removed (deleted).
+    visibility: Mapped[str] = mapped_column(String(10), default="visible")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Delivery into Slack: none -> pending -> posting -> posted (or skipped).
@@ -168,6 +172,18 @@ class Cursor(Base):
     stream: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Notice(Base):
+    """A channel message about a network connection ("reconnect Facebook"): one row per outage, so it is posted once."""
+
+    __tablename__ = "notices"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # e.g. "facebook:auth"
+    channel: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditEvent(Base):

@@ -60,7 +60,7 @@ def test_move_to_dm_sends_the_dm_then_the_short_public_reply(stack, customer):
     stack.x.wait_for(lambda: stack.x.replies_to(tweet_id))
     assert [dm["text"] for dm in stack.x.dms] == [private.strip()]
     assert stack.x.replies_to(tweet_id)[0]["text"] == "Sorry! We've sent you a DM."
-    assert case_of(stack).status == "answered"
+    stack.slack.wait_for(lambda: case_of(stack).status == "answered", what="answered")
 
 
 def test_closed_dms_send_nothing_public_and_the_card_says_why(stack):

@@ -5,7 +5,8 @@ happen once (a card, a reply) is a conditional UPDATE that only one caller can w
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 from uuid import uuid4
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.config import FileConfig
+from bot.domain import sla
 from bot.domain.posts import Post
 from bot.triage import classify, suggest_reply
 from storage import models as m
@@ -79,6 +81,35 @@ def _existing_case_for(session: Session, post: Post) -> m.Case | None:
     ).first()
 
 
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z']{3,}", text.lower()) if w not in _STOP}
+
+
+_STOP = {"the", "and", "for", "you", "your", "our", "this", "that", "with", "have", "has", "was", "are", "but", "not", "all", "can", "just", "its"}
+
+
+def similar_reply(session: Session, network: str, topic: str, text: str, *, min_overlap: float = 0.2) -> str | None:
+    """What the team sent for the most similar answered case on the same topic, if any is close enough."""
+    words = _words(text)
+    if not words:
+        return None
+    rows = session.execute(
+        select(m.Post.text, m.Reply.text)
+        .join(m.Case, m.Post.case_id == m.Case.id)
+        .join(m.Reply, m.Reply.case_id == m.Case.id)
+        .where(m.Case.network == network, m.Case.topic == topic, m.Case.status == "answered", m.Reply.kind == "public", m.Reply.status == "sent")
+        .order_by(m.Reply.id.desc())
+        .limit(200)
+    ).all()
+    best, best_score = None, min_overlap
+    for post_text, reply_text in rows:
+        other = _words(post_text)
+        score = len(words & other) / len(words | other) if other else 0.0
+        if score > best_score:
+            best, best_score = reply_text, score
+    return best
+
+
 def _prior_complaints(session: Session, post: Post) -> int:
     return session.scalar(
         select(func.count(m.Case.id)).where(
@@ -128,6 +159,10 @@ def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config
             engagement=post.engagement,
             prior_complaints=0 if case else _prior_complaints(session, post),
         )
+        if post.verdict == "negative" and triage.category != "complaint":
+            # The author said so themselves: a "does not recommend" review needs an answer.
+            triage = replace(triage, category="complaint", priority="normal" if triage.priority == "low" else triage.priority,
+                             reasons=("complaint", "negative review"))
         row.category = triage.category
         try:
             with session.begin_nested():
@@ -162,8 +197,9 @@ def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config
             suggested_reply=suggest_reply(triage, name=post.author.name, handle=post.author.handle, network=post.network),
             channel=channel,
             created_at=now,
-            due_at=now + config.sla.for_network(post.network),
+            due_at=sla.due_at(config, post.network, triage.priority, now),
         )
+        case.alternative_reply = similar_reply(session, post.network, triage.topic, post.text)
         session.add(case)
         session.flush()
         row.case_id = case.id
@@ -207,11 +243,7 @@ def approve(
         .execution_options(synchronize_session=False)
     ).rowcount
     if not won:
-        case = session.get(m.Case, case_id)
-        if case is None:
-            raise CaseError("This case no longer exists.")
-        session.refresh(case)
-        raise CaseError(_why_not_answerable(case))
+        raise _lost_race(session, case_id)
     session.execute(
         update(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == "awaiting").values(status="superseded")
     )
@@ -239,11 +271,7 @@ def release(session: Session, case_id: int, approver_id: str, now: datetime | No
         .execution_options(synchronize_session=False)
     ).rowcount
     if not won:
-        case = session.get(m.Case, case_id)
-        if case is None:
-            raise CaseError("This case no longer exists.")
-        session.refresh(case)
-        raise CaseError(_why_not_answerable(case))
+        raise _lost_race(session, case_id)
     rows = list(session.scalars(select(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == "awaiting").order_by(m.Reply.id)))
     for row in rows:
         row.status, row.approved_by, row.next_attempt_at = "queued", approver_id, now
@@ -261,6 +289,15 @@ def reject(session: Session, case_id: int, approver_id: str, now: datetime | Non
         raise CaseError("There is no draft waiting for approval on this case.")
     session.execute(update(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == "awaiting").values(status="rejected"))
     audit(session, case_id, approver_id, "rejected")
+
+
+def _lost_race(session: Session, case_id: int) -> CaseError:
+    """The error for whoever lost a conditional update: what state the case is in now."""
+    case = session.get(m.Case, case_id)
+    if case is None:
+        return CaseError("This case no longer exists.")
+    session.refresh(case)
+    return CaseError(_why_not_answerable(case))
 
 
 def get_answerable(session: Session, case_id: int, *, approver: bool = False) -> m.Case:
@@ -368,13 +405,11 @@ def dismiss(session: Session, case_id: int, user_id: str, reason: str, now: date
         .values(status="dismissed", dismissed_reason=reason, resolved_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
-    case = session.get(m.Case, case_id)
-    if case is None:
-        raise CaseError("This case no longer exists.")
-    session.refresh(case)
     if not won:
-        raise CaseError(_why_not_answerable(case))
+        raise _lost_race(session, case_id)
     audit(session, case_id, user_id, "dismissed", reason=reason)
+    case = session.get(m.Case, case_id)
+    session.refresh(case)
     return case
 
 

@@ -1,4 +1,4 @@
-"""The whole product on one machine: emulated Slack and X, and the real bot serving HTTP.
+"""The whole product on one machine: emulated Slack, X and Graph API, and the real bot serving HTTP.
 
 Used by `socialdesk demo` and by the integration tests, so both exercise the
 same path a real deployment takes: real SDKs, real HTTP, signed requests.
@@ -17,6 +17,7 @@ from bot import workflows
 from bot.app import build_bolt, build_web
 from bot.config import FileConfig, Settings
 from bot.emulators import slack_client
+from bot.emulators.graph import GraphEmulator, webhook_body, webhook_headers
 from bot.emulators.slack import SlackEmulator
 from bot.emulators.x import XEmulator, sign_webhook
 from bot.runtime import Runtime, build_runtime
@@ -25,6 +26,8 @@ from bot.slack.ids import case_ref
 SIGNING_SECRET = "local-signing-secret"
 CHANNEL = "C0CASES"
 X_SECRET = "x-consumer-secret"
+FB_APP_SECRET = "graph-app-secret"
+FB_VERIFY_TOKEN = "graph-verify-token"
 
 
 class Server:
@@ -64,6 +67,7 @@ class LocalStack:
         self.extra = settings
         self.slack = SlackEmulator()
         self.x = XEmulator(consumer_secret=X_SECRET)
+        self.graph = GraphEmulator(app_secret=FB_APP_SECRET, verify_token=FB_VERIFY_TOKEN)
         self.signer = slack_client.SlackSigner(SIGNING_SECRET)
         self.rt: Runtime | None = None
         self.server: Server | None = None
@@ -82,6 +86,11 @@ class LocalStack:
             x_access_token_secret="x-access-secret",
             x_api_url=self.x.url,
             x_search_query=self.search_query,
+            facebook_page_id=self.graph.page_id,
+            facebook_page_access_token=self.graph.page_token,
+            facebook_app_secret=FB_APP_SECRET,
+            facebook_verify_token=FB_VERIFY_TOKEN,
+            facebook_graph_url=self.graph.url + "/",
             socialdesk_config="/nonexistent/socialdesk.toml",
         )
         values.update(self.extra)
@@ -91,6 +100,7 @@ class LocalStack:
         os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
         self.slack.start()
         self.x.start()
+        self.graph.start()
         self.boot()
         return self
 
@@ -113,6 +123,7 @@ class LocalStack:
     def stop(self) -> None:
         self.shutdown_bot()
         self.x.stop()
+        self.graph.stop()
         self.slack.stop()
 
     def __enter__(self) -> "LocalStack":
@@ -131,15 +142,21 @@ class LocalStack:
         return workflows.poll(self.rt, network)
 
     def cards(self) -> list[dict]:
-        """Top-level messages in the cases channel (not thread replies), oldest first."""
-        return [msg for msg in self.slack.messages(CHANNEL) if not msg.get("thread_ts") or msg.get("thread_ts") == msg.get("ts")]
+        """Top-level messages in the cases channel (not thread replies, not connection notices), oldest first."""
+        return [msg for msg in self.slack.messages(CHANNEL)
+                if (not msg.get("thread_ts") or msg.get("thread_ts") == msg.get("ts")) and not _is_notice(msg)]
+
+    def notices(self) -> list[dict]:
+        """Connection notices ("Reconnect Facebook") in the cases channel."""
+        return [msg for msg in self.slack.messages(CHANNEL) if _is_notice(msg)]
 
     def send_to_slack_endpoint(self, body: bytes, **kwargs) -> requests.Response:
         return slack_client.post(f"{self.url}/slack/events", body, self.signer, **kwargs)
 
-    def click(self, user_id: str, action_id: str, case_id: int, *, message_ts: str = "", value: str | None = None, **kwargs) -> requests.Response:
+    def click(self, user_id: str, action_id: str, case_id: int, *, message_ts: str = "", value: str | None = None, channel: str = CHANNEL, **kwargs) -> requests.Response:
+        """A click on a card (or, with `channel`, on a bot message elsewhere such as a DM)."""
         body = slack_client.block_actions(
-            user_id, action_id, value or case_ref(case_id), channel=CHANNEL, message_ts=message_ts or "1.0", trigger_id=kwargs.pop("trigger_id", None)
+            user_id, action_id, value or case_ref(case_id), channel=channel, message_ts=message_ts or "1.0", trigger_id=kwargs.pop("trigger_id", None)
         )
         return self.send_to_slack_endpoint(body, **kwargs)
 
@@ -157,6 +174,20 @@ class LocalStack:
         with requests.Session() as session:
             session.trust_env = False
             return session.post(f"{self.url}/webhooks/x", data=body, headers=headers, timeout=10)
+
+    def facebook_webhook(self, payload: dict | bytes, *, signature: str | None = None) -> requests.Response:
+        """POST a delivery to /webhooks/facebook signed as Meta signs it (or with the given signature)."""
+        body = payload if isinstance(payload, bytes) else webhook_body(payload)
+        headers = webhook_headers(FB_APP_SECRET, body)
+        if signature is not None:
+            headers["X-Hub-Signature-256"] = signature
+        with requests.Session() as session:
+            session.trust_env = False
+            return session.post(f"{self.url}/webhooks/facebook", data=body, headers=headers, timeout=10)
+
+
+def _is_notice(message: dict) -> bool:
+    return (message.get("metadata") or {}).get("event_type") == "socialdesk_notice"
 
 
 def card_text(message: dict) -> str:

@@ -20,4 +20,15 @@ def build_networks(settings: Settings) -> dict[str, Network]:
             search_query=settings.x_search_query,
             user_id=settings.x_user_id,
         )
+    if settings.facebook_enabled:
+        from bot.networks.facebook import FacebookNetwork
+
+        networks["facebook"] = FacebookNetwork(
+            page_id=settings.facebook_page_id,
+            page_token=secret(settings.facebook_page_access_token),
+            app_secret=secret(settings.facebook_app_secret),
+            verify_token=secret(settings.facebook_verify_token),
+            graph_url=settings.facebook_graph_url,
+            version=settings.facebook_graph_version,
+        )
     return networks

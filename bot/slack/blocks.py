@@ -6,7 +6,7 @@ No database or Slack calls here. Customer-written text always goes through
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 from bot.domain import sla
@@ -107,6 +107,12 @@ def sla_clock(case: m.Case, now: datetime | None = None) -> str:
     return f"{icon} *{sla.clock_text(case.due_at, now)}* ({slack_date(case.due_at, '{time}')})"
 
 
+def triage_tags(case: m.Case) -> list[str]:
+    """Category first, then the reasons (which usually start with the category already)."""
+    reasons = list(case.reasons or [])
+    return reasons if reasons[:1] == [case.category] else [case.category, *reasons]
+
+
 def case_card(case: m.Case, network_label: str | None = None, *, now: datetime | None = None) -> list[dict]:
     """The card for a case: who, what, how urgent, a suggested reply and the buttons."""
     root = case.root
@@ -125,17 +131,71 @@ def case_card(case: m.Case, network_label: str | None = None, *, now: datetime |
         facts.append(clock)
     facts.append(link(root.url, f"Open on {label}"))
     blocks.append(context(" · ".join(facts)))
+    blocks.extend(network_notes(case, label, now))
     if case.status == "pending_approval":
         for reply in (r for r in case.replies if r.status == "awaiting"):
-            label = "Draft reply" if reply.kind == "public" else "Draft private message"
-            blocks.append(section(f"*{label}* (needs approval)\n" + escape(truncate(reply.text, TEXT_LIMIT))))
+            title = "Draft reply" if reply.kind == "public" else "Draft private message"
+            blocks.append(section(f"*{title}* (needs approval)\n" + escape(truncate(reply.text, TEXT_LIMIT))))
     elif case.status in ("open", "failed") and case.suggested_reply:
         blocks.append(section("*Suggested reply*\n" + escape(case.suggested_reply)))
+        if case.alternative_reply:
+            blocks.append(context("Sent for a similar case before (pick it in *Edit*): " + escape(truncate(case.alternative_reply, 280))))
     blocks.append(context(status_line(case)))
     actions = case_actions(case)
     if actions:
         blocks.append({"type": "actions", "block_id": Block.ACTIONS.value, "elements": actions})
     return blocks
+
+
+# Networks whose private replies answer one item, once, within a window (Meta: 7 days per comment or visitor post).
+PRIVATE_REPLY_RULES = {"facebook": (("comment", "visitor_post"), timedelta(days=7))}
+
+
+def network_notes(case: m.Case, label: str, now: datetime | None = None) -> list[dict]:
+    """What the network says about the post since (deleted, hidden) and whether Move to DM can still be used."""
+    root, notes = case.root, []
+    visibility = getattr(root, "visibility", "visible")
+    if visibility == "removed":
+        notes.append(f":wastebasket: Deleted on {label}: there is nothing left to answer.")
+    elif visibility == "hidden":
+        notes.append(f":see_no_evil: Hidden on {label}: only the author and their friends can see it.")
+    kinds, window = PRIVATE_REPLY_RULES.get(case.network, ((), None))
+    if window and root.kind in kinds and case.status in ("open", "failed") and visibility != "removed":
+        now = now or datetime.now(timezone.utc)
+        closes = root.created_at + window
+        if any(r.kind == "private" and r.status == "sent" for r in case.replies):
+            notes.append(f":envelope: A private reply was already sent: {label} allows one per comment, so *Move to DM* can only reply publicly.")
+        elif now > closes:
+            notes.append(f":envelope: *Move to DM* cannot send a private reply any more: {label} allows it only within {window.days} days of the comment.")
+        else:
+            notes.append(f":envelope: *Move to DM* sends a private reply on Messenger until {slack_date(closes)} ({label} allows one per comment, within {window.days} days).")
+    return [context(*notes)] if notes else []
+
+
+def visibility_note(label: str, state: str, *, is_root: bool, closed: bool) -> str:
+    """The line in the card's thread when the network deletes, hides or unhides a post."""
+    what = "The customer's post" if is_root else "A follow-up"
+    if state == "removed":
+        return history_entry("system", f"noticed: {what.lower()} was deleted on {label}", "the case is closed, nothing was sent" if closed else "")
+    if state == "hidden":
+        return history_entry("system", f"noticed: {what.lower()} was hidden on {label}", "only the author and their friends see it")
+    return history_entry("system", f"noticed: {what.lower()} is visible again on {label}")
+
+
+def connection_notice(label: str, problem: str) -> tuple[str, list[dict]]:
+    """The one channel message per outage when a network refuses our credentials."""
+    text = f"Reconnect {label}: socialdesk cannot read or answer {label} until someone fixes the connection."
+    body = [
+        section(f":electric_plug: *Reconnect {label}*\nNothing new from {label} reaches this channel and replies to it fail until someone fixes the connection."),
+        context(escape(problem)),
+        context(f"Run `socialdesk check` to confirm the fix. This message updates itself when {label} works again."),
+    ]
+    return text, body
+
+
+def connection_restored(label: str) -> tuple[str, list[dict]]:
+    text = f"{label} is connected again."
+    return text, [section(f":white_check_mark: *{label} is connected again.* New posts and replies flow as usual.")]
 
 
 def case_actions(case: m.Case) -> list[dict]:

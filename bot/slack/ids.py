@@ -16,6 +16,7 @@ class Action(StrEnum):
     DISMISS = "case_dismiss"
     REJECT = "case_reject"
     PICK_SAVED = "reply_pick_saved"
+    ACKNOWLEDGE = "oncall_acknowledge"
 
 
 class View(StrEnum):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 07:15:05.821876
+Create Date: 2026-11-23 07:28:13.051523
 """
 from alembic import op
 import sqlalchemy as sa
@@ -30,6 +30,7 @@ def upgrade() -> None:
     sa.Column('topic', sa.String(length=20), nullable=False),
     sa.Column('reasons', sa.JSON(), nullable=False),
     sa.Column('suggested_reply', sa.Text(), nullable=False),
+    sa.Column('alternative_reply', sa.Text(), nullable=True),
     sa.Column('channel', sa.String(length=32), nullable=False),
     sa.Column('card_ts', sa.String(length=32), nullable=True),
     sa.Column('claimed_by', sa.String(length=32), nullable=True),
@@ -49,7 +50,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.create_index('ix_cases_created', ['created_at'], unique=False)
-        batch_op.create_index('ix_cases_status_created', ['status', 'created_at'], unique=False)
+        batch_op.create_index('ix_cases_status_created', ['status', 'created_at', 'due_at'], unique=False)
         batch_op.create_index('ix_cases_thread', ['network', 'conversation_id', 'author_external_id'], unique=False)
 
     op.create_table('counters',
@@ -63,6 +64,14 @@ def upgrade() -> None:
     sa.Column('value', sa.String(length=128), nullable=False),
     sa.Column('updated_at', storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('stream')
+    )
+    op.create_table('notices',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('channel', sa.String(length=32), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('ts', sa.String(length=32), nullable=True),
+    sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('key')
     )
     op.create_table('oncall_handoffs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -129,6 +138,7 @@ def upgrade() -> None:
     sa.Column('engagement', sa.Integer(), nullable=False),
     sa.Column('context', sa.Text(), nullable=False),
     sa.Column('category', sa.String(length=20), nullable=False),
+    sa.Column('visibility', sa.String(length=10), nullable=False),
     sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('ingested_at', storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('slack_state', sa.String(length=12), nullable=False),
@@ -192,6 +202,7 @@ def downgrade() -> None:
 
     op.drop_table('oncall_overrides')
     op.drop_table('oncall_handoffs')
+    op.drop_table('notices')
     op.drop_table('cursors')
     op.drop_table('counters')
     with op.batch_alter_table('cases', schema=None) as batch_op:
