@@ -16,13 +16,11 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from ipaddress import ip_address
 from typing import Iterator, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 import facebook
 import requests
-from requests.adapters import HTTPAdapter
 
 from bot.config import ConfigError
 from bot.domain.posts import Author, Post, SentReply
@@ -33,16 +31,16 @@ from bot.networks.base import (
     RateLimited,
     Rejected,
     Target,
-    Uncertain,
     Unavailable,
+    Uncertain,
 )
+from bot.networks.transport import TIMEOUT, BaseURLTransport
 
 log = logging.getLogger(__name__)
 # urllib3 logs every URL at DEBUG, and Graph URLs carry the Page token in the query.
 logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
 
 GRAPH_HOST = "https://graph.facebook.com"
-TIMEOUT = (5, 20)
 QUICK = (1.0, 1.0)  # lookups made while Slack waits (a modal must open within 3 s of the click)
 PRIVATE_REPLY_WINDOW = timedelta(days=7)  # Meta: one private reply per comment, within 7 days
 OVERLAP = timedelta(minutes=5)            # re-read a little before the cursor: Graph is eventually consistent
@@ -100,35 +98,6 @@ def _parse_time(value) -> datetime:
 
 def _local_id(object_id: str) -> str:
     return object_id.rsplit("_", 1)[-1]
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-class _Transport(HTTPAdapter):
-    """Sends every request to `FACEBOOK_GRAPH_URL` with a timeout.
-
-    facebook-sdk builds URLs from a module global; rewriting here instead keeps two
-    bots (or a test and the demo) in one process from fighting over it.
-    """
-
-    def __init__(self, base_url: str):
-        super().__init__(max_retries=0)
-        self.base = base_url.rstrip("/")
-        self.loopback = _is_loopback(urlsplit(self.base).hostname or "")
-
-    def send(self, request, **kwargs):
-        parts = urlsplit(request.url)
-        request.url = self.base + parts.path + (f"?{parts.query}" if parts.query else "")
-        if self.loopback:
-            kwargs["proxies"] = {}
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = TIMEOUT
-        return super().send(request, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -200,7 +169,7 @@ class FacebookNetwork:
         self._app_secret = app_secret
         self._verify_token = verify_token
         session = requests.Session()
-        transport = _Transport(graph_url or GRAPH_HOST)
+        transport = BaseURLTransport(graph_url or GRAPH_HOST)
         session.mount("https://", transport)
         session.mount("http://", transport)
         session.hooks["response"].append(self._watch_usage)

@@ -9,11 +9,9 @@ import logging
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Mapping
-from urllib.parse import urlsplit
 
 import requests
 import tweepy
-from requests.adapters import HTTPAdapter
 
 from bot.domain.posts import Author, Post, SentReply
 from bot.domain.replylength import weighted_length
@@ -24,9 +22,10 @@ from bot.networks.base import (
     RateLimited,
     Rejected,
     Target,
-    Uncertain,
     Unavailable,
+    Uncertain,
 )
+from bot.networks.transport import BaseURLTransport
 
 log = logging.getLogger(__name__)
 # tweepy logs request headers (the bearer token) at DEBUG: keep it quieter than that.
@@ -35,24 +34,6 @@ logging.getLogger("tweepy").setLevel(logging.INFO)
 X_HOST = "https://api.twitter.com"
 TWEET_FIELDS = ["created_at", "author_id", "conversation_id", "in_reply_to_user_id", "public_metrics", "referenced_tweets"]
 USER_FIELDS = ["username", "name", "public_metrics"]
-TIMEOUT = (5, 20)
-
-
-class _Transport(HTTPAdapter):
-    """Sends tweepy's requests to `X_API_URL` (tweepy hardcodes the host) with a timeout."""
-
-    def __init__(self, base_url: str):
-        super().__init__(max_retries=0)
-        self.base = base_url.rstrip("/")
-
-    def send(self, request, **kwargs):
-        if self.base != X_HOST:
-            parts = urlsplit(request.url)
-            request.url = self.base + parts.path + (f"?{parts.query}" if parts.query else "")
-            kwargs["proxies"] = {}
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = TIMEOUT
-        return super().send(request, **kwargs)
 
 
 def _problem(exc: tweepy.HTTPException) -> str:
@@ -105,7 +86,7 @@ class XNetwork:
             access_token_secret=access_token_secret,
             wait_on_rate_limit=False,  # its sleep blocks and recurses; the scheduler backs off instead
         )
-        transport = _Transport(api_url)
+        transport = BaseURLTransport(api_url)
         self.client.session.mount("https://", transport)
         self.client.session.mount("http://", transport)
         self.consumer_secret = api_secret
