@@ -170,7 +170,7 @@ def _fail(rt: Runtime, reply_id: int, message: str, *, transient: bool, retry_af
                 select(m.Reply).where(m.Reply.approval_id == reply.approval_id, m.Reply.kind == "public", m.Reply.status == "queued")
             ):
                 sibling.status = "failed"
-                sibling.error = "not sent because the private message failed"
+                sibling.error = cases.WAITED_FOR_DM
             cases.settle(session, reply.case, utcnow())
         case_id, network = reply.case_id, reply.case.network
     metrics.REPLIES.labels(network=network, kind="any", outcome="retrying" if requeued else "failed").inc()

@@ -7,7 +7,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot import workflows
-from bot.domain.cases import CaseError, claim, dismiss, get_answerable
+from bot.domain.cases import WAITED_FOR_DM, CaseError, claim, dismiss, get_answerable
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.ids import Action, StaleReference, parse_case_ref
@@ -67,7 +67,7 @@ def register(app: App, rt: Runtime) -> None:
         with rt.db.session() as session:
             case = get_answerable(session, case_id, approver=rt.policy.is_approver(user_id))
             held = [r.text for r in case.replies if r.status == "awaiting" and r.kind == "public"]
-            failed = [r.text for r in case.replies if r.status == "failed" and r.kind == "public"]
+            failed = [r.text for r in case.replies if r.status == "failed" and r.kind == "public" and r.error != WAITED_FOR_DM]
             draft = (held or failed or [case.suggested_reply])[-1]
             view = editor_view(rt, case, draft)
         client.views_open(trigger_id=body["trigger_id"], view=view)

@@ -68,8 +68,12 @@ def test_closed_dms_send_nothing_public_and_the_card_says_why(stack):
     tweet_id, case = open_case(stack, closed)
     stack.submit("U0AGENT", View.MOVE_TO_DM, case.id, {Block.PUBLIC: "We've sent you a DM.", Block.PRIVATE: "Details..."})
     card = stack.slack.wait_for(lambda: next((c for c in stack.cards() if "Not sent" in card_text(c)), None), what="failure on card")
-    assert "Direct Message" in card_text(card)
+    assert "Direct Message" in card_text(card) and "Edit* sends a public reply instead" in card_text(card)
     assert stack.x.replies_to(tweet_id) == [] and stack.x.dms == []
+    stack.click("U0AGENT", Action.EDIT, case.id)
+    draft = stack.slack.wait_for(lambda: stack.slack.opened_views)[-1]
+    reply = next(b for b in draft["blocks"] if b.get("block_id") == Block.REPLY)["element"]["initial_value"]
+    assert reply == case.suggested_reply  # not the "we've sent you a DM" line that never went out
 
 
 def test_people_not_allowed_to_answer_get_told_and_nothing_is_sent(make_stack):

@@ -351,6 +351,7 @@ def record_sent(session: Session, reply: m.Reply, external_id: str, url: str, no
 
 
 MAX_ATTEMPTS = 5
+WAITED_FOR_DM = "not sent because the private message failed"  # a public "we've DMed you" must not go out alone
 
 
 def record_failure(session: Session, reply: m.Reply, message: str, *, transient: bool, retry_after: float | None = None, now: datetime | None = None) -> bool:

@@ -86,7 +86,9 @@ def status_line(case: m.Case) -> str:
         who = f" drafted by <@{held[0].requested_by}>" if held else ""
         return f":raised_hand: Waiting for an approver{who}"
     if case.status == "failed":
-        return f":warning: *Not sent:* {escape(case.last_error or 'unknown error')}. Nothing went out; use *Retry* or *Edit*."
+        dm_refused = any(r.kind == "private" and r.status == "failed" for r in case.replies[-2:])
+        hint = "*Edit* sends a public reply instead" if dm_refused else "use *Retry* or *Edit*"
+        return f":warning: *Not sent:* {escape(case.last_error or 'unknown error')}. Nothing went out; {hint}."
     if case.status == "dismissed":
         reason = DISMISS_REASONS.get(case.dismissed_reason or "", case.dismissed_reason or "")
         return f":no_entry_sign: Dismissed ({escape(reason)})"
