@@ -144,7 +144,7 @@ class GraphEmulator(EmulatorServer):
     """One Page, its posts, comments, ratings and Messenger conversations, behind Graph API routes."""
 
     def __init__(self, page_id: str = "448242228374517", page_name: str = "Acme",
-                 page_token: str = "EAAGpagetokenEMULATED0001", app_secret: str = "graph-app-secret",
+                 page_token: str = "emulated-page-token-0001", app_secret: str = "graph-app-secret",
                  verify_token: str = "graph-verify-token") -> None:
         super().__init__()
         self.page_id = page_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 import logging
 import threading
 import time
@@ -54,7 +55,7 @@ def parse_body(content_type: str, body: bytes) -> Any:
     return None
 
 
-class EmulatorServer:
+class EmulatorServer(ABC):
     """Base for an emulator: subclasses name routes (`route`) and answer them (`handle`)."""
 
     content_type = "application/json; charset=utf-8"
@@ -161,11 +162,13 @@ class EmulatorServer:
             self._faults.clear()
 
     # -- subclass hooks ----------------------------------------------------
+    @abstractmethod
     def route(self, method: str, path: str) -> str | None:
-        raise NotImplementedError
+        """The route name of a request (what `fail()` and `received()` match on), or None."""
 
+    @abstractmethod
     def handle(self, request: Request) -> Reply:
-        raise NotImplementedError
+        """Answer one request as the real service would."""
 
     def fault_reply(self, request: Request, status: int, body: Any, headers: dict[str, str]) -> Reply:
         """Shape an injected failure; subclasses fill in a realistic default body and headers."""
