@@ -141,3 +141,22 @@ def test_app_home_shows_the_persons_cases(stack, customer):
     stack.send_to_slack_endpoint(slack_client.event_callback({"type": "app_home_opened", "user": "U0AGENT", "channel": "D1", "tab": "home"}))
     home = stack.slack.wait_for(lambda: stack.slack.home_views.get("U0AGENT"), what="home published")
     assert "Your cases* (1)" in card_text(home)
+
+
+def test_slack_event_retries_are_acknowledged_without_doing_the_work_twice(stack):
+    from bot.emulators import slack_client
+
+    body = slack_client.event_callback({"type": "app_home_opened", "user": "U0AGENT", "channel": "D1", "tab": "home"})
+    retried = stack.send_to_slack_endpoint(body, retry_num=1)
+    assert retried.status_code == 200 and retried.headers.get("x-slack-no-retry") == "1"
+    first = stack.send_to_slack_endpoint(body)
+    assert first.status_code == 200
+    stack.slack.wait_for(lambda: stack.slack.home_views.get("U0AGENT"), what="home published once")
+    assert len(stack.slack.calls("views.publish")) == 1
+
+
+def test_url_verification_is_answered(stack):
+    from bot.emulators import slack_client
+
+    response = stack.send_to_slack_endpoint(slack_client.url_verification("challenge-123"))
+    assert response.json() == {"challenge": "challenge-123"}
