@@ -163,6 +163,14 @@ def test_a_claimed_case_is_not_escalated(team, time_machine):
     assert all(pages(team, user) == [] for user in (AAA, BBB, CCC, MGR))
 
 
+def test_praise_keeps_its_clock_but_never_pages_anyone(team, time_machine):
+    case_id = new_case(team, "@acme thank you so much, the staff were wonderful today!")
+    assert case(team, case_id).category == "praise"
+    time_machine.shift(timedelta(hours=2))
+    assert escalation.check(team.rt) == 0
+    assert all(pages(team, user) == [] for user in (AAA, BBB, CCC, MGR))
+
+
 def test_quiet_hours_hold_pages_until_morning_except_urgent(make_stack, time_machine):
     time_machine.move_to(datetime(2026, 3, 9, 21, 55, tzinfo=LONDON), tick=True)
     stack = make_stack(config=config(quiet_hours="22:00-07:00"))

@@ -212,3 +212,16 @@ def test_a_stale_claim_is_released_so_the_case_shows_as_waiting_again(make_stack
     assert workflows.release_stale_claims(stack.rt) == 1
     assert case_of(stack).claimed_by is None
     assert "Claim" in [e["text"]["text"] for b in stack.cards()[0]["blocks"] if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
+
+
+def test_praise_gets_a_light_card_and_one_click_thanks(stack):
+    fan = stack.x.add_user(username="fan", name="Ada Lovelace", followers=40)
+    tweet_id = stack.x.add_tweet("@acme thank you so much, the staff were wonderful today!", fan)
+    stack.poll()
+    case = case_of(stack)
+    assert case.category == "praise" and case.priority == "low"
+    labels = [e["text"]["text"] for b in stack.cards()[0]["blocks"] if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
+    assert labels == ["Say thanks", "Edit"]
+    stack.click("U0AGENT", Action.APPROVE, case.id)
+    stack.x.wait_for(lambda: stack.x.replies_to(tweet_id))
+    assert stack.x.replies_to(tweet_id)[0]["text"].startswith("Thank you, Ada!")

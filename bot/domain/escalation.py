@@ -36,7 +36,10 @@ def waiting(case: m.Case) -> bool:
 
 
 def candidates(session: Session, config: FileConfig, now: datetime, limit: int = 500) -> list[int]:
-    """One query: cases nobody has acted on whose first step is due and whose chain is not finished."""
+    """One query: cases nobody has acted on whose first step is due and whose chain is not finished.
+
+    Praise keeps its SLA clock on the card but never pages anyone.
+    """
     horizon = sla.clock(config).add(now, config.sla.nudge_before)
     last = chain(config)[-1]
     finished = exists().where(m.EscalationStep.case_id == m.Case.id, m.EscalationStep.step == last)
@@ -45,6 +48,7 @@ def candidates(session: Session, config: FileConfig, now: datetime, limit: int =
             select(m.Case.id)
             .where(
                 m.Case.status == "open",
+                m.Case.category != "praise",  # thanks can wait; nobody is woken up for it
                 m.Case.claimed_by.is_(None),
                 m.Case.first_response_at.is_(None),
                 m.Case.acknowledged_at.is_(None),

@@ -201,6 +201,9 @@ def connection_restored(label: str) -> tuple[str, list[dict]]:
 
 
 def case_actions(case: m.Case) -> list[dict]:
+    if case.status == "open" and case.category == "praise":
+        # Praise deserves a fast answer too: one click thanks them, nothing else to manage.
+        return [button("Say thanks", Action.APPROVE, case.id, style="primary"), button("Edit", Action.EDIT, case.id), dismiss_menu(case.id)]
     if case.status == "open":
         buttons = [
             button("Approve", Action.APPROVE, case.id, style="primary"),
