@@ -1,6 +1,8 @@
 """`socialdesk check`: say, per service, whether the configuration works and what to fix."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table
 from slack_sdk.errors import SlackApiError
@@ -40,7 +42,9 @@ def run_checks(console: Console | None = None) -> int:
         return 1
     try:
         config = load_file_config(settings.socialdesk_config)
-        rows.append(("socialdesk.toml", True, f"{settings.socialdesk_config}: sla x={config.sla.x}, facebook={config.sla.facebook}"))
+        where = settings.socialdesk_config
+        found = f"{where}: loaded" if Path(where).exists() else f"no {where}: running on the defaults (the file is optional)"
+        rows.append(("socialdesk.toml", True, f"{found}; SLA X {_short(config.sla.x)}, Facebook {_short(config.sla.facebook)}"))
     except ConfigError as exc:
         rows.append(("socialdesk.toml", False, str(exc)))
     rows.append(_check_slack(settings))
@@ -63,6 +67,11 @@ def run_checks(console: Console | None = None) -> int:
         table.add_row(what, "[green]yes[/green]" if ok else "[red]no[/red]", detail)
     console.print(table)
     return 0 if all(ok for _, ok, _ in rows) else 1
+
+
+def _short(duration) -> str:
+    minutes = int(duration.total_seconds() // 60)
+    return f"{minutes // 60}h" if minutes % 60 == 0 and minutes >= 60 else f"{minutes}m"
 
 
 def _check_slack(settings) -> tuple[str, bool, str]:

@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the bot (HTTP or Socket Mode, plus the scheduler)")
     run.add_argument("--role", choices=["web", "worker", "all"], default="all", help="web: HTTP only; worker: scheduler only")
-    demo = sub.add_parser("demo", help="the whole loop offline, on local emulators of Slack and X")
+    demo = sub.add_parser("demo", help="the whole loop offline, on local emulators of Slack, X and Facebook")
     demo.add_argument("--keep-running", action="store_true", help="keep the emulators and bot up after the script")
     sub.add_parser("check", help="validate configuration and credentials")
     db = sub.add_parser("db", help="database commands")
