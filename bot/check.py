@@ -1,6 +1,7 @@
 """`socialdesk check`: say, per service, whether the configuration works and what to fix."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
@@ -8,6 +9,7 @@ from rich.table import Table
 from slack_sdk.errors import SlackApiError
 
 from bot.config import ConfigError, load_file_config, load_settings, secret
+from bot.domain import oncall
 from bot.networks import build_networks
 from bot.networks.base import AuthFailed, NetworkError
 from bot.runtime import slack_client
@@ -40,6 +42,7 @@ def run_checks(console: Console | None = None) -> int:
     except ConfigError as exc:
         console.print(f"[red]environment:[/red] {exc}")
         return 1
+    config = None
     try:
         config = load_file_config(settings.socialdesk_config)
         where = settings.socialdesk_config
@@ -48,6 +51,10 @@ def run_checks(console: Console | None = None) -> int:
     except ConfigError as exc:
         rows.append(("socialdesk.toml", False, str(exc)))
     rows.append(_check_slack(settings))
+    if config is not None and config.oncall.members:
+        shift = oncall.rotation_shift(config.oncall, datetime.now(timezone.utc))
+        rows.append(("on-call", True, f"{len(config.oncall.members)} people, {config.oncall.rotation} hand-over at {config.oncall.handoff} "
+                                      f"{config.oncall.timezone}; by the rotation now: {shift.user} (overrides: /socialdesk oncall)"))
     rows.append(("channel", bool(settings.socialdesk_channel), settings.socialdesk_channel or "SOCIALDESK_CHANNEL is not set: the id of the channel for cards (e.g. C0123456789)"))
     networks = build_networks(settings)
     for name, network in networks.items():

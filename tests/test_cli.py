@@ -80,9 +80,11 @@ def test_db_upgrade_creates_the_schema(tmp_path):
 
 def test_check_says_what_works(emulators, tmp_path):
     slack, x = emulators
-    result = socialdesk("check", env=bot_env(slack, x, tmp_path))
+    (tmp_path / "socialdesk.toml").write_text('[oncall]\nmembers = ["U01AAA"]\ntimezone = "Europe/London"\n')
+    result = socialdesk("check", env={**bot_env(slack, x, tmp_path), "SOCIALDESK_CONFIG": str(tmp_path / "socialdesk.toml")})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "connected as @acme" in result.stdout and "HTTP mode" in result.stdout
+    assert "loaded" in result.stdout and "now: U01AAA" in result.stdout
 
 
 def test_check_says_what_to_fix(emulators, tmp_path):
