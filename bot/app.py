@@ -17,6 +17,7 @@ from bot import metrics
 from bot.config import secret
 from bot.runtime import Runtime
 from handlers import actions, commands, editor, home, middleware, oncall, views, webhooks
+from handlers import stats as _stats  # noqa: F401 - importing it registers the stats and export subcommands
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ def build_bolt(rt: Runtime) -> App:
     editor.register(app, rt)
     views.register(app, rt)
     commands.register(app, rt)
-    import handlers.stats  # noqa: F401 - registers the stats and export subcommands
     oncall.register(app, rt)
     home.register(app, rt)
     return app

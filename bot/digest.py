@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import charts
 from bot.domain import export, stats
+from bot.jobs import Job
 from bot.runtime import Runtime
 from bot.slack import stats_blocks
 from storage import models as m
@@ -220,7 +221,6 @@ def post_digest(rt: Runtime, now: datetime | None = None) -> bool:
 
 def digest_jobs(rt: Runtime) -> list:
     """The weekly digest on the `[digest]` schedule; none when no channel is configured."""
-    from bot.scheduler import Job  # the scheduler imports this module for its PROVIDERS
 
     config = rt.config.digest
     if not config.channel:

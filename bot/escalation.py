@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.domain import escalation, oncall, sla
 from bot.domain.escalation import ESCALATE, NUDGE, PAGE
+from bot.jobs import Job
 from bot.runtime import Runtime
 from bot.slack import oncall_blocks
 from bot.slack.blocks import history_entry
@@ -361,7 +362,6 @@ class ClockKeeper:
 
 def jobs(rt: Runtime) -> list:
     """The scheduler's jobs for SLA clocks and on-call."""
-    from bot.scheduler import Job  # the scheduler imports this module to list providers
 
     keeper = ClockKeeper(rt)
     every = rt.config.sla.check_every.total_seconds()

@@ -6,26 +6,18 @@ only the process holding the leader lock schedules them.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot import escalation, workflows
+from bot.digest import digest_jobs
+from bot.jobs import Job
 from bot.leader import LeaderLock
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    func: Callable[[], object]
-    trigger: str                     # "interval" or "cron"
-    trigger_args: dict = field(default_factory=dict)
-    run_at_start: bool = False
 
 
 def core_jobs(rt: Runtime) -> list[Job]:
@@ -40,8 +32,6 @@ def core_jobs(rt: Runtime) -> list[Job]:
     ]
     return jobs
 
-
-from bot.digest import digest_jobs  # noqa: E402 - kept beside PROVIDERS, where providers are listed
 
 PROVIDERS: list[Callable[[Runtime], list[Job]]] = [core_jobs, digest_jobs, escalation.jobs]
 
