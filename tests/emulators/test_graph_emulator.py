@@ -9,23 +9,16 @@ from urllib.parse import parse_qs, urlsplit
 import facebook
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
-from bot.emulators.graph import GraphEmulator, error_body, parse_fields, sign_webhook, webhook_body, webhook_headers
-
-
-class RedirectAdapter(HTTPAdapter):
-    """Sends facebook-sdk's https://graph.facebook.com calls to the emulator (test-only copy of the idea)."""
-
-    def __init__(self, target: str):
-        super().__init__()
-        self.target = target
-
-    def send(self, request, **kwargs):
-        parts = urlsplit(request.url)
-        request.url = self.target + parts.path + (f"?{parts.query}" if parts.query else "")
-        kwargs["proxies"] = {}
-        return super().send(request, **kwargs)
+from bot.emulators.graph import (
+    GraphEmulator,
+    error_body,
+    parse_fields,
+    sign_webhook,
+    webhook_body,
+    webhook_headers,
+)
+from bot.networks.transport import BaseURLTransport
 
 
 @pytest.fixture
@@ -36,7 +29,7 @@ def emu():
 
 def make_graph(emu, version="v21.0", token=None) -> facebook.GraphAPI:
     session = requests.Session()
-    session.mount("https://graph.facebook.com/", RedirectAdapter(emu.url))
+    session.mount("https://graph.facebook.com/", BaseURLTransport(emu.url))
     graph = facebook.GraphAPI(access_token=token or emu.page_token, timeout=5, session=session)
     graph.version = version  # the constructor only accepts 2.8-3.1
     return graph

@@ -6,28 +6,13 @@ import hmac
 import json
 import time
 from datetime import datetime
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 import tweepy
-from requests.adapters import HTTPAdapter
 
 from bot.emulators.x import XEmulator, crc_response, sign_webhook
-
-
-class RedirectAdapter(HTTPAdapter):
-    """Sends tweepy's hardcoded https://api.twitter.com calls to the emulator (test-only copy of the idea)."""
-
-    def __init__(self, target: str):
-        super().__init__()
-        self.target = target
-
-    def send(self, request, **kwargs):
-        parts = urlsplit(request.url)
-        request.url = self.target + parts.path + (f"?{parts.query}" if parts.query else "")
-        kwargs["proxies"] = {}
-        return super().send(request, **kwargs)
+from bot.networks.transport import BaseURLTransport
 
 
 @pytest.fixture
@@ -39,7 +24,7 @@ def emu():
 def make_client(emu, **kwargs) -> tweepy.Client:
     client = tweepy.Client(bearer_token=emu.bearer_token, consumer_key="ck", consumer_secret="cs",
                            access_token="at", access_token_secret="ats", **kwargs)
-    client.session.mount("https://api.twitter.com/", RedirectAdapter(emu.url))
+    client.session.mount("https://api.twitter.com/", BaseURLTransport(emu.url))
     return client
 
 
