@@ -7,7 +7,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot import workflows
-from bot.domain.cases import WAITED_FOR_DM, CaseError, claim, dismiss, get_answerable
+from bot.domain.cases import WAITED_FOR_DM, CaseError, claim, dismiss, get_answerable, recategorize
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.ids import Action, StaleReference, parse_case_ref
@@ -90,11 +90,24 @@ def register(app: App, rt: Runtime) -> None:
 
     @guarded
     def dismiss_case(case_id: int, user_id: str, body: dict, client: WebClient, action: dict) -> None:
-        reason = json.loads(action["selected_option"]["value"]).get("reason", "other")
+        reason = json.loads(action["selected_option"]["value"]).get("reason", "")
+        if reason not in blocks.DISMISS_REASONS:
+            raise CaseError("That dismiss reason is not one socialdesk knows; pick one from the menu again.")
         with rt.db.session() as session:
             dismiss(session, case_id, user_id, reason)
         rt.publisher.refresh(case_id)
         rt.publisher.note(case_id, blocks.history_entry(user_id, "dismissed the case", blocks.DISMISS_REASONS.get(reason, reason)))
+
+    @guarded
+    def recategorize_case(case_id: int, user_id: str, body: dict, client: WebClient, action: dict) -> None:
+        chosen = (action.get("selected_option") or {}).get("value") or action.get("value")
+        category = json.loads(chosen).get("category", "")
+        with rt.db.session() as session:
+            case = session.get(m.Case, case_id)
+            before = case.category if case else ""
+            recategorize(session, case_id, user_id, category, config=rt.config)
+        rt.publisher.refresh(case_id)
+        rt.publisher.note(case_id, blocks.history_entry(user_id, "re-filed the case", f"{before} → {category}"))
 
     app.action(Action.APPROVE.value)(approve)
     app.action(Action.RETRY.value)(retry)
@@ -103,4 +116,5 @@ def register(app: App, rt: Runtime) -> None:
     app.action(Action.CLAIM.value)(claim_case)
     app.action(Action.REJECT.value)(reject)
     app.action(Action.DISMISS.value)(dismiss_case)
+    app.action(Action.RECATEGORIZE.value)(recategorize_case)
 

@@ -70,6 +70,8 @@ class Case(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     answered_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     dismissed_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The category the team re-filed the case as (triage got it wrong); fed back into training.
+    corrected_category: Mapped[str | None] = mapped_column(String(20), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,6 +1,8 @@
 """Edit and Move to DM through real modals, roles, and bad input from Slack."""
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -160,3 +162,16 @@ def test_url_verification_is_answered(stack):
 
     response = stack.send_to_slack_endpoint(slack_client.url_verification("challenge-123"))
     assert response.json() == {"challenge": "challenge-123"}
+
+
+def test_a_dismiss_reason_that_is_not_on_the_menu_is_refused(stack, customer):
+    tweet_id, case = open_case(stack, customer)
+    from bot.emulators import slack_client
+
+    forged = json.dumps({"v": 1, "case": case.id, "reason": "<script>"}, separators=(",", ":"))
+    card = stack.cards()[0]["blocks"]
+    body = slack_client.block_actions("U0AGENT", Action.DISMISS, forged, channel="C0CASES", message_ts="1.0", message_blocks=card)
+    stack.send_to_slack_endpoint(body)
+    stack.slack.wait_for(lambda: stack.slack.ephemerals, what="refusal")
+    assert "not one socialdesk knows" in stack.slack.ephemerals[-1]["text"]
+    assert case_of(stack).status == "open" and case_of(stack).dismissed_reason is None

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from bot.config import FileConfig
 from bot.domain import sla
 from bot.domain.posts import Post
-from bot.triage import classify, suggest_reply
+from bot.triage import Triage, classify, suggest_reply
 from storage import models as m
 
 OPEN_STATUSES = ("open", "failed")
@@ -412,6 +412,86 @@ def dismiss(session: Session, case_id: int, user_id: str, reason: str, now: date
     case = session.get(m.Case, case_id)
     session.refresh(case)
     return case
+
+
+# What the team can re-file a case as; spam and "not a complaint" are a dismissal (the Dismiss… menu).
+RECATEGORIZABLE = ("complaint", "question", "praise")
+_CATEGORY_WORDS = frozenset(("complaint", "question", "praise", "spam", "other"))
+
+
+def recategorize(session: Session, case_id: int, user_id: str, category: str, *, config: FileConfig, now: datetime | None = None) -> m.Case:
+    """Re-file an open case as another category because triage got it wrong.
+
+    The case then looks as if triage had said so: the category leads the reasons,
+    praise is low priority and a complaint at least normal, the SLA clock is
+    recomputed from when the case opened, and the suggested reply is written for
+    the new category. `corrected_category` keeps the team's word for training
+    (`corrections.stored_corrections`). Escalation reads `category`, so praise
+    stops paging anyone from here on.
+
+    Only open (or failed) cases can be re-filed, and re-filing as the category it
+    already has is refused (CaseError), so a double click changes nothing twice.
+    The change is a compare-and-set on status and category: of two people
+    re-filing at once, one wins and the other is told what happened.
+    """
+    now = now or utcnow()
+    if category not in RECATEGORIZABLE:
+        raise CaseError(f"A case can be re-filed as {', '.join(RECATEGORIZABLE[:-1])} or {RECATEGORIZABLE[-1]}; use Dismiss… for spam or not a complaint.")
+    case = session.get(m.Case, case_id)
+    if case is None:
+        raise CaseError("This case no longer exists.")
+    if case.status not in OPEN_STATUSES:
+        raise CaseError(_why_not_refiled(case))
+    if case.category == category:
+        raise CaseError(f"It is already filed as {_a(category)}.")
+    before = case.category
+    priority = case.priority
+    if category == "praise":
+        priority = "low"
+    elif category == "complaint" and priority == "low":
+        priority = "normal"
+    reasons = [category, *(r for r in (case.reasons or []) if r not in _CATEGORY_WORDS)]
+    root = case.root
+    triage = Triage(
+        category=category, sentiment=case.sentiment, severity=case.severity, priority=priority,
+        score=1.0 if category == "complaint" else 0.0, reasons=tuple(reasons), topic=case.topic,
+    )
+    values = dict(
+        category=category,
+        corrected_category=category,
+        priority=priority,
+        reasons=reasons,
+        due_at=sla.due_at(config, case.network, priority, case.created_at),
+        suggested_reply=suggest_reply(triage, name=root.author_name, handle=root.author_handle, network=case.network),
+        updated_at=now,
+    )
+    if case.first_response_at is None:
+        values["sla_met"] = None  # judged again against the new due time (escalation.mark_missed)
+    won = session.execute(
+        update(m.Case)
+        .where(m.Case.id == case_id, m.Case.status.in_(OPEN_STATUSES), m.Case.category == before)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(case)
+    if not won:
+        if case.status not in OPEN_STATUSES:
+            raise CaseError(_why_not_refiled(case))
+        if case.category == category:
+            raise CaseError(f"It is already filed as {_a(category)}.")
+        raise CaseError(f"Someone just re-filed this case as {_a(case.category)}; check the card and try again.")
+    audit(session, case_id, user_id, "recategorized", **{"from": before, "to": category, "priority": priority})
+    return case
+
+
+def _a(category: str) -> str:
+    """The category as a message says it: a complaint, a question, but just praise."""
+    return f"a {category}" if category in ("complaint", "question") else category
+
+
+def _why_not_refiled(case: m.Case) -> str:
+    """Why an answered, dismissed or in-flight case keeps its category."""
+    return _why_not_answerable(case) + " Only a case waiting for an answer can be re-filed."
 
 
 def claim(session: Session, case_id: int, user_id: str, now: datetime | None = None) -> m.Case:

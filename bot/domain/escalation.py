@@ -31,8 +31,15 @@ def chain(config: FileConfig) -> tuple[str, ...]:
 
 
 def waiting(case: m.Case) -> bool:
-    """Nobody has acted: open, unclaimed, unanswered and unacknowledged."""
-    return case.status == "open" and not case.claimed_by and case.first_response_at is None and case.acknowledged_at is None
+    """Nobody has acted: open, unclaimed, unanswered and unacknowledged (and not
+    re-filed as praise since it was picked, which never pages)."""
+    return (
+        case.status == "open"
+        and case.category != "praise"
+        and not case.claimed_by
+        and case.first_response_at is None
+        and case.acknowledged_at is None
+    )
 
 
 def candidates(session: Session, config: FileConfig, now: datetime, limit: int = 500) -> list[int]:

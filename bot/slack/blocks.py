@@ -20,6 +20,7 @@ PRIORITY_BADGE = {"urgent": ":rotating_light: *URGENT*", "high": ":small_red_tri
 TEXT_LIMIT = 2900  # a text object holds 3000 characters
 DM_PUBLIC_DEFAULT = "Sorry about this. We've sent you a direct message so we can sort it out."
 DISMISS_REASONS = {"not_a_complaint": "Not a complaint", "spam": "Spam", "handled": "Already handled"}
+REFILE_AS = {"complaint": "Re-file as complaint", "question": "Re-file as question", "praise": "Re-file as praise"}
 
 
 def mrkdwn(text: str, *, verbatim: bool = True) -> dict:
@@ -203,7 +204,12 @@ def connection_restored(label: str) -> tuple[str, list[dict]]:
 def case_actions(case: m.Case) -> list[dict]:
     if case.status == "open" and case.category == "praise":
         # Praise deserves a fast answer too: one click thanks them, nothing else to manage.
-        return [button("Say thanks", Action.APPROVE, case.id, style="primary"), button("Edit", Action.EDIT, case.id), dismiss_menu(case.id)]
+        return [
+            button("Say thanks", Action.APPROVE, case.id, style="primary"),
+            button("Edit", Action.EDIT, case.id),
+            dismiss_menu(case.id),
+            refile_menu(case),
+        ]
     if case.status == "open":
         buttons = [
             button("Approve", Action.APPROVE, case.id, style="primary"),
@@ -213,6 +219,7 @@ def case_actions(case: m.Case) -> list[dict]:
         if not case.claimed_by:
             buttons.append(button("Claim", Action.CLAIM, case.id))
         buttons.append(dismiss_menu(case.id))
+        buttons.append(refile_menu(case))
         return buttons
     if case.status == "pending_approval":
         return [
@@ -226,6 +233,7 @@ def case_actions(case: m.Case) -> list[dict]:
             button("Edit", Action.EDIT, case.id),
             button("Move to DM", Action.MOVE_TO_DM, case.id),
             dismiss_menu(case.id),
+            refile_menu(case),
         ]
     return []
 
@@ -238,6 +246,19 @@ def dismiss_menu(case_id: int) -> dict:
         "options": [
             {"text": plain(label), "value": json.dumps({"v": 1, "case": case_id, "reason": key}, separators=(",", ":"))}
             for key, label in DISMISS_REASONS.items()
+        ],
+    }
+
+
+def refile_menu(case: m.Case) -> dict:
+    """The "⋯" menu that re-files a case triage got wrong: every category but the one it has (always 2 or 3 options)."""
+    return {
+        "type": "overflow",
+        "action_id": Action.RECATEGORIZE.value,
+        "options": [
+            {"text": plain(label), "value": json.dumps({"v": 1, "case": case.id, "category": key}, separators=(",", ":"))}
+            for key, label in REFILE_AS.items()
+            if key != case.category
         ],
     }
 

@@ -14,6 +14,7 @@ class Action(StrEnum):
     RETRY = "case_retry"
     CLAIM = "case_claim"
     DISMISS = "case_dismiss"
+    RECATEGORIZE = "case_recategorize"
     REJECT = "case_reject"
     PICK_SAVED = "reply_pick_saved"
     ACKNOWLEDGE = "oncall_acknowledge"
