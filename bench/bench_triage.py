@@ -7,8 +7,12 @@ it), on the shipped dev texts.  Compares, in the same run:
 
 * keyword baseline — a regex complaint-cue counter (no model);
 * plain TF-IDF + LR  — word 1-2 + char 2-5 n-grams, logistic regression, fitted here;
-* shipped model      — ``bot.triage.model`` predict (complaint + sentiment/severity/anger heads);
+* n-gram model alone — the shipped model with the encoder detached (``SOCIALDESK_TRIAGE_ENCODER=off``);
+* encoder alone      — the int8 ONNX encoder's complaint score (tokenise + onnxruntime);
+* shipped model      — ``bot.triage.model`` predict: n-gram heads + encoder blend (the default);
 * classify()         — the full public call (model + routing + priority + topic).
+
+Also prints peak RSS, since the encoder brings onnxruntime into the process.
 
 Texts are personal data: they are only timed, never printed.
 """
@@ -104,14 +108,27 @@ def main() -> int:
         LogisticRegression(C=4, max_iter=2000, class_weight="balanced"),
     ).fit([normalize(t) for t in texts], y)
 
+    import copy
+
+    ngram_only = copy.copy(model).attach_encoder(None)
+    ngram_only.__dict__.pop("_fast_cache", None)
     cases = [
         ("keyword baseline", keyword_baseline),
         ("plain TF-IDF + LR", lambda t: plain.predict_proba([normalize(t)])),
+        ("n-gram model alone", ngram_only.predict),
+    ]
+    if model.encoder is not None:
+        enc = model.encoder
+        cases.append(("encoder alone", lambda t: enc.scores([normalize(t)])))
+    cases += [
         ("shipped model", model.predict),
         ("classify() (full)", classify),
     ]
     print(f"triage benchmark: {len(sample)} posts x {args.repeat}, one post per call, single thread, {where}")
-    print(f"model load (first get_model): {load_s * 1000:.0f} ms; decision threshold {model.threshold:.2f}")
+    print(
+        f"model load (first get_model): {load_s * 1000:.0f} ms; encoder: {'on' if model.encoder else 'OFF'}; "
+        f"decision threshold {model.active_threshold:.2f}"
+    )
     print()
     print(f"{'pipeline':<20} {'posts/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     print("-" * 58)
@@ -126,6 +143,9 @@ def main() -> int:
     lat = time_calls(classify, [long] * 200, 1)
     print(f"{'classify() 10k chars':<20} {len(lat) / lat.sum():>10,.0f} {np.percentile(lat, 50) * 1e3:>8.3f} "
           f"{np.percentile(lat, 99) * 1e3:>8.3f} {lat.max() * 1e3:>8.3f}")
+    import resource
+
+    print(f"\npeak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return 0
 
 

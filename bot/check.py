@@ -55,6 +55,7 @@ def run_checks(console: Console | None = None) -> int:
         shift = oncall.rotation_shift(config.oncall, datetime.now(timezone.utc))
         rows.append(("on-call", True, f"{len(config.oncall.members)} people, {config.oncall.rotation} hand-over at {config.oncall.handoff} "
                                       f"{config.oncall.timezone}; by the rotation now: {shift.user} (overrides: /socialdesk oncall)"))
+    rows.append(_check_triage())
     rows.append(("channel", bool(settings.socialdesk_channel), settings.socialdesk_channel or "SOCIALDESK_CHANNEL is not set: the id of the channel for cards (e.g. C0123456789)"))
     networks = build_networks(settings)
     for name, network in networks.items():
@@ -74,6 +75,21 @@ def run_checks(console: Console | None = None) -> int:
         table.add_row(what, "[green]yes[/green]" if ok else "[red]no[/red]", detail)
     console.print(table)
     return 0 if all(ok for _, ok, _ in rows) else 1
+
+
+def _check_triage() -> tuple[str, bool, str]:
+    from bot.triage import encoder
+    from bot.triage.model import get_model
+
+    model = get_model()
+    if model.encoder is not None:
+        meta = model.encoder.meta
+        return ("triage", True, f"n-gram model + fine-tuned encoder ({meta.get('quantization', 'ONNX')}), "
+                                f"complaint at blended score >= {model.active_threshold:.2f}")
+    if encoder.encoder_dir() is None:
+        return ("triage", True, f"n-gram model alone ({encoder.ENCODER_ENV}=off)")
+    return ("triage", False, f"the encoder in {encoder.encoder_dir()} did not load (see the log): complaints are scored by "
+                             "the n-gram model alone; reinstall socialdesk or run `socialdesk train --encoder`")
 
 
 def _short(duration) -> str:

@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("classify", help="triage posts from stdin (text or JSON lines) as JSON lines")
     train = sub.add_parser("train", help="retrain the triage model from shipped data plus the team's corrections")
     train.add_argument("--evaluate", action="store_true", help="print cross-validated quality instead")
+    train.add_argument("--encoder", action="store_true", help="fine-tune the encoder too (needs the train extra, ~3 min)")
     train.add_argument("--out", help="where to write the model (default: the one the bot loads)")
     args = parser.parse_args(argv)
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "classify":
             return classify(sys.stdin, sys.stdout)
         if args.command == "train":
-            return train_model(evaluate=args.evaluate, out=args.out)
+            return train_model(evaluate=args.evaluate, out=args.out, encoder=args.encoder)
     except ConfigError as exc:
         print(f"socialdesk: configuration problem:\n{exc}", file=sys.stderr)
         return 2
@@ -109,11 +110,11 @@ def classify(lines, out) -> int:
     return 0
 
 
-def train_model(*, evaluate: bool, out: str | None = None) -> int:
+def train_model(*, evaluate: bool, out: str | None = None, encoder: bool = False) -> int:
     from bot.triage import train as trainer
 
     if evaluate:
-        return trainer.main(["--evaluate"])
+        return trainer.main(["--evaluate"] + (["--encoder"] if encoder else []))
     settings = load_settings()
     corrections = []
     try:
@@ -123,8 +124,17 @@ def train_model(*, evaluate: bool, out: str | None = None) -> int:
         corrections = stored_corrections(Database(settings.database_url))
     except SQLAlchemyError:
         print(f"no socialdesk database at {_safe_url(settings.database_url)} yet: training on the shipped data only")
-    trainer.train(corrections, path=out)
+    if encoder:
+        bar, update = trainer.progress_bar("fine-tuning the encoder")
+        with bar:
+            model = trainer.train(corrections, path=out, encoder=True, progress=update)
+    else:
+        model = trainer.train(corrections, path=out)
     print(f"model retrained with {len(corrections)} stored corrections from the team")
+    if model.encoder is None:
+        print("complaints are scored by the n-gram model alone (no encoder loaded)")
+    elif not encoder:
+        print("the encoder was kept as it was; `socialdesk train --encoder` fine-tunes it on the corrections too")
     return 0
 
 

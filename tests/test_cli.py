@@ -85,6 +85,18 @@ def test_check_says_what_works(emulators, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "connected as @acme" in result.stdout and "HTTP mode" in result.stdout
     assert "loaded" in result.stdout and "now: U01AAA" in result.stdout
+    assert "fine-tuned encoder" in result.stdout
+
+
+def test_check_says_when_the_encoder_did_not_load(emulators, tmp_path):
+    slack, x = emulators
+    env = {**bot_env(slack, x, tmp_path), "SOCIALDESK_TRIAGE_ENCODER": str(tmp_path / "no-encoder")}
+    result = socialdesk("check", env=env)
+    assert result.returncode == 1
+    assert "did not load" in result.stdout and "n-gram model alone" in result.stdout
+    off = socialdesk("check", env={**env, "SOCIALDESK_TRIAGE_ENCODER": "off"})
+    assert off.returncode == 0, off.stdout + off.stderr
+    assert "SOCIALDESK_TRIAGE_ENCODER=off" in off.stdout
 
 
 def test_check_says_what_to_fix(emulators, tmp_path):

@@ -163,6 +163,8 @@ def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config
             # The author said so themselves: a "does not recommend" review needs an answer.
             triage = replace(triage, category="complaint", priority="normal" if triage.priority == "low" else triage.priority,
                              reasons=("complaint", "negative review"))
+        elif post.verdict == "negative" and "negative review" not in triage.reasons:
+            triage = replace(triage, reasons=(*triage.reasons, "negative review"))
         row.category = triage.category
         try:
             with session.begin_nested():

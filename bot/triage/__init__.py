@@ -6,11 +6,12 @@
     t.category, t.priority, t.reasons   # 'complaint', 'high', ('complaint', '48k followers', ...)
     suggest_reply(t, name="Sam", handle="sam")
 
-The complaint model is a linear model on word and character n-grams plus a
-complaint lexicon, trained on the complaints data set of Preotiuc-Pietro, Gaman
-& Aletras (ACL 2019) with X-CI severity/sentiment/emotion labels (Singh et al.,
-ACL 2023); see ``data/ATTRIBUTION.md``.  Retrain with
-``python -m bot.triage.train``.  Nothing here uses the network.
+The complaint score blends a linear model on word and character n-grams plus
+a complaint lexicon (``model.py``) with a fine-tuned MiniLM encoder run by
+onnxruntime (``encoder.py``), both trained on the complaints data set of
+Preotiuc-Pietro, Gaman & Aletras (ACL 2019) with X-CI severity/sentiment/emotion
+labels (Singh et al., ACL 2023); see ``data/ATTRIBUTION.md``.  Retrain with
+``socialdesk train [--encoder]``.  Nothing here uses the network.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """The shipped triage model: text normalisation, features, and lazy loading.
 
+The complaint score blends this n-gram model with the fine-tuned encoder of
+:mod:`bot.triage.encoder` when that is present (the default install); the
+other heads (sentiment, severity, anger) are the n-gram model's alone.
+
 The model file (``model.joblib`` beside this module) is produced by
 ``python -m bot.triage.train``.  It holds one shared feature extractor (word and
 character TF-IDF plus a small complaint lexicon) and four linear heads:
@@ -137,6 +141,11 @@ class LexiconFeatures(BaseEstimator, TransformerMixin):
 SEVERITY_LEVELS = (1, 2, 3, 4)
 
 
+def blend(ngram: np.ndarray, encoder: np.ndarray, encoder_weight: float) -> np.ndarray:
+    """The complaint score: a weighted mean of the two models' probabilities."""
+    return (1.0 - encoder_weight) * np.asarray(ngram) + encoder_weight * np.asarray(encoder)
+
+
 @dataclass
 class Prediction:
     score: float  # complaint probability
@@ -150,7 +159,7 @@ class Prediction:
 class TriageModel:
     features: Any  # fitted FeatureUnion
     complaint: Any  # classifier with predict_proba, classes [0, 1]
-    threshold: float
+    threshold: float  # for the n-gram complaint score alone
     sentiment: Any | None = None  # classes Negative/Neutral/Positive
     severity: Any | None = None  # classes 1..4
     anger: Any | None = None  # classes [0, 1]
@@ -195,7 +204,34 @@ class TriageModel:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_fast_cache", None)
+        state.pop("_encoder", None)
         return state
+
+    # --- the encoder beside the n-gram model --------------------------------------
+    #
+    # The complaint score is a fixed blend of the two models' probabilities;
+    # the weight and threshold were chosen once, before cross-validation, and
+    # are kept in the encoder's meta.json with the figures they gave.
+
+    @property
+    def encoder(self) -> Any | None:
+        return self.__dict__.get("_encoder")
+
+    def attach_encoder(self, encoder: Any | None) -> "TriageModel":
+        self.__dict__["_encoder"] = encoder
+        return self
+
+    @property
+    def active_threshold(self) -> float:
+        """The threshold the complaint decision uses with the parts loaded."""
+        enc = self.encoder
+        return float(enc.meta["blend"]["threshold"]) if enc is not None else self.threshold
+
+    def _complaint_scores(self, ngram: np.ndarray, norm: Sequence[str]) -> np.ndarray:
+        enc = self.encoder
+        if enc is None:
+            return ngram
+        return blend(ngram, enc.scores(norm), float(enc.meta["blend"]["encoder_weight"]))
 
     def _head_probs(self, Z: np.ndarray, name: str) -> tuple[np.ndarray, list[Any]] | None:
         span = self._fast()["spans"].get(name)
@@ -220,10 +256,11 @@ class TriageModel:
             + lex @ f["W_lex"]
             + f["bias"]
         )
-        return self._finish(Z, len(norm))
+        return self._finish(Z, norm)
 
-    def _finish(self, Z: np.ndarray, n: int) -> list[Prediction]:
-        score = self._head_probs(Z, "complaint")[0][:, 1]
+    def _finish(self, Z: np.ndarray, norm: Sequence[str]) -> list[Prediction]:
+        n = len(norm)
+        score = self._complaint_scores(self._head_probs(Z, "complaint")[0][:, 1], norm)
         sent = np.zeros(n)
         hp = self._head_probs(Z, "sentiment")
         if hp is not None:
@@ -242,10 +279,11 @@ class TriageModel:
         return self._predictions(score, sent, sev, anger)
 
     def _predictions(self, score: np.ndarray, sent: np.ndarray, sev: np.ndarray, anger: np.ndarray) -> list[Prediction]:
+        threshold = self.active_threshold
         return [
             Prediction(
                 score=float(score[i]),
-                is_complaint=bool(score[i] >= self.threshold),
+                is_complaint=bool(score[i] >= threshold),
                 sentiment=float(np.clip(sent[i], -1.0, 1.0)),
                 severity=int(sev[i]),
                 anger=float(anger[i]),
@@ -257,7 +295,7 @@ class TriageModel:
         """Same as :meth:`predict_many` through scikit-learn's own API (slower)."""
         norm = [normalize(t) for t in texts]
         F = self.features.transform(norm)
-        score = self.complaint.predict_proba(F)[:, 1]
+        score = self._complaint_scores(self.complaint.predict_proba(F)[:, 1], norm)
         n = len(norm)
         sent = np.zeros(n)
         if self.sentiment is not None:
@@ -329,12 +367,16 @@ def get_model() -> TriageModel:
                 from .train import fit_model
 
                 loaded = fit_model()
-            _model = loaded
+            from .encoder import load_encoder
+
+            _model = loaded.attach_encoder(load_encoder())
         return _model
 
 
 def set_model(model: TriageModel | None) -> None:
-    """Replace (or, with None, forget) the loaded model, e.g. after retraining."""
+    """Replace (or, with None, forget) the loaded model, e.g. after retraining.
+
+    The caller attaches the encoder it wants (``model.attach_encoder``)."""
     global _model
     with _lock:
         _model = model

@@ -130,6 +130,10 @@ def _risk_override(text: str, *, score: float, threshold: float, sentiment: floa
     return sentiment < 0 or score >= threshold / 2  # safety words are more often figurative
 
 
+#: How far above the complaint threshold a model call still counts as borderline.
+BORDERLINE = 0.25
+
+
 def route(text: str, *, is_complaint: bool, sentiment: float, score: float = 0.0, threshold: float = 0.5) -> str:
     """Category for a post.
 
@@ -143,7 +147,7 @@ def route(text: str, *, is_complaint: bool, sentiment: float, score: float = 0.0
         return "spam"
     if len(_REAL_WORD.findall(text)) < 2:  # emoji-only, one word, gibberish
         return "praise" if _PRAISE.search(text) and sentiment > 0 else "other"
-    if is_complaint and score < 0.5 and sentiment > 0.8 and looks_like_praise(text, sentiment):
+    if is_complaint and score < threshold + BORDERLINE and sentiment > 0.8 and looks_like_praise(text, sentiment):
         return "praise"  # a borderline model call on a glowing post: thanks, not a grievance
     if is_complaint or _risk_override(text, score=score, threshold=threshold, sentiment=sentiment):
         return "complaint"

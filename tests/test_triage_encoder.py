@@ -1,0 +1,167 @@
+"""The fine-tuned encoder: the shipped files, the blend, and the training path.
+
+The shipped encoder is loaded from the repository (no hub, no network).  The
+training test fine-tunes for real on a small slice of the shipped data with
+torch (the ``train`` extra), exports to int8 ONNX and checks that onnxruntime
+gives what torch gave.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.triage import encoder as encoder_mod
+from bot.triage import model as model_mod
+from bot.triage import train as train_mod
+
+CV_SCORES = Path(__file__).parent / "data" / "encoder_cv_scores.csv"
+# Measured by `python -m bot.triage.train --evaluate --encoder` (10 folds, seed 42)
+# when the shipped encoder was trained: P=0.820 R=0.854 F1=0.836 macro-F1=0.871.
+# (Issue #5 aims at 0.85 / 0.88; see README.)
+PINNED = {"recall": 0.854, "f1": 0.836, "macro_f1": 0.871}
+TOLERANCE = 0.01
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    scorer = encoder_mod.load_encoder(encoder_mod.ENCODER_DIR)
+    assert scorer is not None, "the shipped encoder must load"
+    return scorer
+
+
+def test_shipped_encoder_is_the_one_its_meta_describes(shipped):
+    meta = shipped.meta
+    assert meta["sha256"] == encoder_mod.file_digest(encoder_mod.ENCODER_DIR / encoder_mod.MODEL_FILE)
+    assert meta["blend"] == {"encoder_weight": train_mod.ENCODER_WEIGHT, "threshold": train_mod.BLEND_THRESHOLD}
+    assert meta["n_rows"] == len(train_mod.load_rows())
+
+
+def test_the_bot_uses_the_blend(shipped):
+    m = model_mod.get_model()
+    assert m.encoder is not None
+    assert m.active_threshold == train_mod.BLEND_THRESHOLD
+    text = "@acme third email this week and still nothing back about my order"
+    norm = model_mod.normalize(text)
+    ngram = m.complaint.predict_proba(m.features.transform([norm]))[0, 1]
+    enc = shipped.scores([norm])[0]
+    assert m.predict(text).score == pytest.approx(train_mod.blend_scores(ngram, enc), abs=1e-9)
+
+
+def test_encoder_separates_complaints_from_praise(shipped):
+    complaints = [
+        "@support third email this week and still nothing back about my order",
+        "@airline you lost my bag two days ago and nobody answers the phone",
+        "@bank charged twice for the same payment, where is my money",
+    ]
+    others = [
+        "@support thank you so much, the new update is lovely",
+        "@airline great crew on the flight to Lisbon today!",
+        "what time does the store open on sunday?",
+    ]
+    s = shipped.scores([model_mod.normalize(t) for t in complaints + others])
+    assert s[:3].min() > 0.5 > s[3:].max()
+
+
+@pytest.mark.parametrize("text", ["", " ", "🙂" * 400, "x" * 10_000, "<script>alert(1)</script>" * 300, "\x00\x01 \u202e"])
+def test_encoder_takes_odd_input(shipped, text):
+    s = shipped.scores([model_mod.normalize(text)])
+    assert s.shape == (1,) and 0.0 <= s[0] <= 1.0
+
+
+def test_batches_score_like_single_posts(shipped):
+    texts = [model_mod.normalize(r["text"]) for r in train_mod.load_rows()[:70]]
+    one_by_one = np.array([shipped.scores([t])[0] for t in texts])
+    np.testing.assert_allclose(shipped.scores(texts), one_by_one, atol=1e-9)
+
+
+def test_turned_off_or_missing_encoder_falls_back_to_ngrams(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv(encoder_mod.ENCODER_ENV, "off")
+    assert encoder_mod.load_encoder() is None
+    monkeypatch.setenv(encoder_mod.ENCODER_ENV, str(tmp_path / "nowhere"))
+    assert encoder_mod.load_encoder() is None
+    assert "n-gram model alone" in caplog.text
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / encoder_mod.MODEL_FILE).write_bytes(b"not onnx")
+    (broken / encoder_mod.META_FILE).write_text("{}")
+    (broken / encoder_mod.TOKENIZER_FILE).write_text("{}")
+    assert encoder_mod.load_encoder(broken) is None
+    m = model_mod.get_model()
+    bare = model_mod.TriageModel(m.features, m.complaint, m.threshold, m.sentiment, m.severity, m.anger, m.meta)
+    assert bare.encoder is None and bare.active_threshold == m.threshold
+    assert 0.0 <= bare.predict("my order never arrived").score <= 1.0
+
+
+def _cv_scores() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = train_mod.load_rows()
+    with open(CV_SCORES, newline="") as f:
+        by_id = {r["id"]: r for r in csv.DictReader(f)}
+    assert set(by_id) == {r["id"] for r in rows}
+    fold = np.array([int(by_id[r["id"]]["fold"]) for r in rows])
+    enc = np.array([float(by_id[r["id"]]["encoder_score"]) for r in rows])
+    return fold, enc, train_mod._labels(rows)
+
+
+@pytest.mark.timeout(600)
+def test_cross_validated_quality_of_the_blend_does_not_regress():
+    """The shipped blend's CV figures, recomputed from the encoder's recorded
+    out-of-fold scores and n-gram scores fitted here on the same folds."""
+    fold, enc, y = _cv_scores()
+    rows = train_mod.load_rows()
+    X = np.array([model_mod.normalize(r["text"]) for r in rows], dtype=object)
+    ngram = np.zeros(len(y))
+    for k in range(fold.max() + 1):
+        tr, te = fold != k, fold == k
+        ngram[te] = train_mod.complaint_pipeline().fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+    pred = (train_mod.blend_scores(ngram, enc) >= train_mod.BLEND_THRESHOLD).astype(int)
+    m = train_mod.metrics(y, pred)
+    for key, pinned in PINNED.items():
+        assert m[key] >= pinned - TOLERANCE, (key, m)
+    assert m["recall"] >= m["precision"] - 0.02, m  # recall is favoured, not sacrificed
+
+
+def test_recorded_folds_are_the_stratified_folds_of_the_evaluation():
+    fold, _, y = _cv_scores()
+    from sklearn.model_selection import StratifiedKFold
+
+    rows = train_mod.load_rows()
+    X = np.zeros(len(rows))
+    for k, (_, te) in enumerate(StratifiedKFold(train_mod.CV_FOLDS, shuffle=True, random_state=train_mod.CV_SEED).split(X, y)):
+        assert (fold[te] == k).all()
+
+
+# --- the training path (torch) ----------------------------------------------------------
+
+
+@pytest.mark.timeout(600)  # a real fine-tune: ~20 s alone, longer on a busy CI machine
+def test_fine_tune_export_and_load(tmp_path):
+    from bot.triage import finetune
+
+    rows = [r for r in train_mod.load_rows() if r["domain"] not in train_mod.EASY_NEGATIVE_DOMAINS][:160]
+    texts = [model_mod.normalize(r["text"]) for r in rows]
+    y = [int(r["complaint"]) for r in rows]
+    steps = []
+    net = finetune.fine_tune(texts, y, finetune.Recipe(epochs=2, lr=1e-4), progress=lambda i, n: steps.append((i, n)))
+    assert steps[-1] == (20, 20)
+    out = finetune.export(net, tmp_path / "encoder", extra_meta={"blend": {"encoder_weight": 0.7, "threshold": 0.5}})
+    meta = json.loads((out / encoder_mod.META_FILE).read_text())
+    assert meta["sha256"] == encoder_mod.file_digest(out / encoder_mod.MODEL_FILE)
+    scorer = encoder_mod.EncoderScorer(out)
+    probe = texts[:40]
+    ref = finetune.torch_scores(net, probe)
+    got = scorer.scores(probe)
+    # int8 weights move the probabilities a little, never the picture
+    assert np.abs(got - ref).mean() < 0.03
+    assert np.corrcoef(got, ref)[0, 1] > 0.97
+    # it learned something from 160 posts: complaints score above the rest on average
+    yy = np.array(y[:40])
+    assert got[yy == 1].mean() > got[yy == 0].mean()
+    # a second export replaces the first atomically
+    finetune.export(net, out, extra_meta={"blend": {"encoder_weight": 0.7, "threshold": 0.5}, "n_rows": 1})
+    assert json.loads((out / encoder_mod.META_FILE).read_text())["n_rows"] == 1
+    assert not list(tmp_path.glob(".encoder-*")) and not (tmp_path / "encoder.old").exists()
