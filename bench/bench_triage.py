@@ -110,8 +110,7 @@ def main() -> int:
 
     import copy
 
-    ngram_only = copy.copy(model).attach_encoder(None)
-    ngram_only.__dict__.pop("_fast_cache", None)
+    ngram_only = copy.copy(model).attach_encoder(None)  # a copy of the n-gram part (see __getstate__)
     cases = [
         ("keyword baseline", keyword_baseline),
         ("plain TF-IDF + LR", lambda t: plain.predict_proba([normalize(t)])),

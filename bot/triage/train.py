@@ -31,7 +31,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .encoder import EncoderScorer, encoder_dir
+from .encoder import EncoderScorer, encoder_dir, load_encoder
 from .model import DATA_PATH, LexiconFeatures, TriageModel, blend, model_path, normalize, set_model
 
 #: Seeds: outer CV folds, inner (threshold-tuning) folds.
@@ -193,8 +193,6 @@ def train(
     process.
     """
     import joblib
-
-    from .encoder import load_encoder
 
     extra_rows = list(extra_rows)
     model = fit_model(extra_rows)
