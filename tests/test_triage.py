@@ -166,6 +166,35 @@ def test_route_heuristics():
     assert r(glowing, is_complaint=True, sentiment=0.9, score=0.6, threshold=0.5) == "praise"
     assert r(glowing, is_complaint=True, sentiment=0.9, score=0.35, threshold=0.26) == "praise"
     assert r(glowing, is_complaint=True, sentiment=0.9, score=0.9, threshold=0.5) == "complaint"
+    # the encoder blend reads praise by itself: no borderline band for it
+    no_band = rules.BLEND_BORDERLINE
+    assert r(glowing, is_complaint=True, sentiment=0.9, score=0.6, threshold=0.5, borderline=no_band) == "complaint"
+
+
+def test_classify_routes_with_the_threshold_in_use():
+    """classify() hands route() the threshold and band of the parts loaded.
+
+    It used to pass the n-gram threshold (0.26) while the blend decided at 0.5,
+    so the risk override fired at half the intended score.
+    """
+    import copy
+
+    shipped = model_mod.get_model()
+    text = "@acmesupport my order arrived late but thank you so much, brilliant help, love it"
+    ngram = copy.copy(shipped).attach_encoder(None)
+    p = ngram.predict(text)
+    assert p.is_complaint and p.score < ngram.threshold + rules.BORDERLINE and p.sentiment > 0.8, (
+        "precondition: the n-gram model calls this glowing post a borderline complaint"
+    )
+    model_mod.set_model(ngram)
+    try:
+        assert classify(text).category == "praise"
+    finally:
+        model_mod.set_model(shipped)
+    if shipped.encoder is not None:
+        blended = shipped.predict(text)
+        expected = "complaint" if blended.is_complaint else "praise"
+        assert classify(text).category == expected
 
 
 # --- classify end to end ----------------------------------------------------------------------

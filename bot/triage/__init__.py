@@ -56,7 +56,12 @@ def classify(text: str, *, followers: int = 0, engagement: int = 0, prior_compla
     pred = model.predict(cleaned)
     angry = pred.anger >= rules.ANGRY and pred.sentiment < 0
     category = rules.route(
-        cleaned, is_complaint=pred.is_complaint, sentiment=pred.sentiment, score=pred.score, threshold=model.threshold
+        cleaned,
+        is_complaint=pred.is_complaint,
+        sentiment=pred.sentiment,
+        score=pred.score,
+        threshold=model.active_threshold,
+        borderline=rules.BORDERLINE if model.encoder is None else rules.BLEND_BORDERLINE,
     )
     severity = rules.severity(category, pred.severity, cleaned, angry=angry)
     level, reasons = rules.priority(
