@@ -107,6 +107,13 @@ def _cv_scores() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return fold, enc, train_mod._labels(rows)
 
 
+def test_severity_labels_for_the_auxiliary_head():
+    from bot.triage import finetune
+
+    got = [finetune.severity_class(v) for v in ("0.0", "1", "4.0", "", None, "5", "-1", "abc", "nan", "inf")]
+    assert got == [0, 1, 4] + [finetune.NO_LABEL] * 7
+
+
 @pytest.mark.timeout(600)
 def test_cross_validated_quality_of_the_blend_does_not_regress():
     """The shipped blend's CV figures, recomputed from the encoder's recorded
@@ -155,9 +162,12 @@ def test_fine_tune_export_and_load(tmp_path):
     probe = texts[:40]
     ref = finetune.torch_scores(net, probe)
     got = scorer.scores(probe)
-    # int8 weights move the probabilities a little, never the picture
-    assert np.abs(got - ref).mean() < 0.03
-    assert np.corrcoef(got, ref)[0, 1] > 0.97
+    # block-wise int8 barely moves the probabilities (dynamic per-tensor int8
+    # moved them by 0.013 on average on the shipped encoder)
+    assert np.abs(got - ref).mean() < 0.005
+    assert np.abs(got - ref).max() < 0.05
+    assert np.corrcoef(got, ref)[0, 1] > 0.999
+    assert json.loads((out / encoder_mod.META_FILE).read_text())["quantization"] == finetune.QUANTIZATION
     # it learned something from 160 posts: complaints score above the rest on average
     yy = np.array(y[:40])
     assert got[yy == 1].mean() > got[yy == 0].mean()

@@ -208,9 +208,15 @@ def train(
         rows = load_rows()
         texts = [normalize(r["text"]) for r in rows]
         ex_texts, ex_y = _extra(extra_rows)
-        sentiments = [r.get("sentiment") for r in rows] + [None] * len(ex_texts)
+        none = [None] * len(ex_texts)
         fit_encoder(
-            texts + ex_texts, list(_labels(rows)) + ex_y, enc_dir, sentiments=sentiments, progress=progress, n_extra=len(ex_texts)
+            texts + ex_texts,
+            list(_labels(rows)) + ex_y,
+            enc_dir,
+            sentiments=[r.get("sentiment") for r in rows] + none,
+            severities=[r.get("severity") for r in rows] + none,
+            progress=progress,
+            n_extra=len(ex_texts),
         )
     model.attach_encoder(load_encoder(enc_dir) if enc_dir is not None else None)
     set_model(model)
@@ -223,13 +229,14 @@ def fit_encoder(
     out_dir: Path | str,
     *,
     sentiments: Sequence[str | None] | None = None,
+    severities: Sequence[str | None] | None = None,
     progress: Callable[[int, int], None] | None = None,
     **meta: Any,
 ) -> EncoderScorer:
     """Fine-tune, export (int8 ONNX) and load the encoder with the shipped blend."""
     from . import finetune
 
-    net = finetune.fine_tune(texts, labels, sentiments=sentiments, progress=progress)
+    net = finetune.fine_tune(texts, labels, sentiments=sentiments, severities=severities, progress=progress)
     blend = {"encoder_weight": ENCODER_WEIGHT, "threshold": BLEND_THRESHOLD}
     finetune.export(net, out_dir, extra_meta={"blend": blend, "n_rows": len(texts), **meta})
     return EncoderScorer(Path(out_dir))
@@ -274,6 +281,7 @@ def cross_validate(
     y = _labels(rows)
     easy = np.array([r.get("domain", "") in EASY_NEGATIVE_DOMAINS for r in rows])
     sentiments = np.array([r.get("sentiment") for r in rows], dtype=object)
+    severities = np.array([r.get("severity") for r in rows], dtype=object)
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     prob = np.zeros(len(y))
     enc = np.full(len(y), np.nan)
@@ -289,7 +297,14 @@ def cross_validate(
         if encoder:
             with tempfile.TemporaryDirectory(prefix="socialdesk-cv-") as tmp:
                 step = (lambda i, n, k=k: progress(k * n + i, folds * n)) if progress else None
-                scorer = fit_encoder(list(X[tr]), list(y[tr]), Path(tmp) / "encoder", sentiments=list(sentiments[tr]), progress=step)
+                scorer = fit_encoder(
+                    list(X[tr]),
+                    list(y[tr]),
+                    Path(tmp) / "encoder",
+                    sentiments=list(sentiments[tr]),
+                    severities=list(severities[tr]),
+                    progress=step,
+                )
                 enc[te] = scorer.scores(list(X[te]))
     if encoder:
         score = blend_scores(prob, enc)
