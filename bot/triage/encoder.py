@@ -1,10 +1,11 @@
 """The fine-tuned sentence encoder that scores complaints beside the n-gram model.
 
 A MiniLM-L6 encoder (all-MiniLM-L6-v2, Apache-2.0) fine-tuned on the shipped
-complaint data, exported to ONNX and quantised to int8 (``encoder/`` beside this
-module, about 22 MB).  It runs on onnxruntime and the ``tokenizers`` library:
-no torch, no download, about 2 ms a post on one core.  Blended with the
-n-gram model it lifts cross-validated complaint F1 from 0.77 to 0.84 (README).
+complaint data, exported to ONNX and quantised to int8 in blocks
+(``encoder/`` beside this module, about 25 MB).  It runs on onnxruntime and the
+``tokenizers`` library: no torch, no download, about 3 ms a post on one core.
+Blended with the n-gram model it lifts cross-validated complaint F1 from 0.77
+to 0.84 (README).
 
 Training and export live in :mod:`bot.triage.finetune` (needs the ``train``
 extra: torch and transformers).  Here is only the run-time half, so that the
@@ -88,11 +89,11 @@ class EncoderScorer:
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """P(complaint) for already-normalised texts.
 
-        One post per run, never padded batches: int8 activations are quantised
-        with one scale per tensor, so padding would move a post's score (by
-        0.007 on average, and flip 7 of the 2,413 blended decisions on the
-        training file).  One at a time, a post scores the same in the bot,
-        in `socialdesk classify` and in the evaluation.
+        One post per run, never padded batches, so that a post scores the
+        same in the bot, in `socialdesk classify` and in the evaluation,
+        whatever else is in the batch and whatever the quantization of the
+        file in use.  (With the earlier per-tensor int8 export, padding moved
+        scores by 0.007 on average.)
         """
         return np.array([self._score(t) for t in texts], dtype=np.float64)
 

@@ -204,7 +204,8 @@ class TriageModel:
         nw, nc = len(word.vocabulary_), len(char.vocabulary_)
         scaler = lex[-1]
         for vec in (word, char):  # what _tfidf_row computes by hand
-            assert vec.norm == "l2" and vec.use_idf and vec.sublinear_tf and not vec.binary
+            if not (vec.norm == "l2" and vec.use_idf and vec.sublinear_tf and not vec.binary):
+                raise ValueError(f"fast path expects l2, idf, sublinear tf: {vec.get_params()}")
         fast = {
             "word": (word.build_analyzer(), word.vocabulary_, np.asarray(word.idf_, dtype=np.float64)),
             "char": (char.build_analyzer(), char.vocabulary_, np.asarray(char.idf_, dtype=np.float64)),
