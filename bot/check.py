@@ -83,9 +83,7 @@ def _check_triage() -> tuple[str, bool, str]:
 
     model = get_model()
     if model.encoder is not None:
-        meta = model.encoder.meta
-        return ("triage", True, f"n-gram model + fine-tuned encoder ({meta.get('quantization', 'ONNX')}), "
-                                f"complaint at blended score >= {model.active_threshold:.2f}")
+        return ("triage", True, f"n-gram model + fine-tuned encoder, complaint at blended score >= {model.active_threshold:.2f}")
     if encoder.encoder_dir() is None:
         return ("triage", True, f"n-gram model alone ({encoder.ENCODER_ENV}=off)")
     return ("triage", False, f"the encoder in {encoder.encoder_dir()} did not load (see the log): complaints are scored by "
