@@ -33,6 +33,7 @@ _ROUTES = [
     ("GET", r"/2/users/(?P<id>\d+)/mentions", "mentions"),
     ("GET", r"/2/users/(?P<id>\d+)", "user"),
     ("GET", r"/2/tweets/search/recent", "search"),
+    ("GET", r"/2/tweets", "lookup"),
     ("POST", r"/2/tweets", "create_tweet"),
     ("DELETE", r"/2/tweets/(?P<id>\d+)", "delete_tweet"),
     ("POST", r"/2/dm_conversations/with/(?P<id>\d+)/messages", "dm"),
@@ -52,6 +53,11 @@ def _invalid(message: str, **parameters: Any) -> Reply:
         "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.",
         "type": "https://api.twitter.com/2/problems/invalid-request",
     }
+
+
+def wire_text(text: str) -> str:
+    """X sends `&`, `<` and `>` escaped as HTML entities (and nothing else), in v2 and v1.1 alike."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _iso(moment: datetime) -> str:
@@ -168,6 +174,18 @@ class XEmulator(EmulatorServer):
             self._tweets[tweet_id] = tweet
             return tweet_id
 
+    def add_retweet(self, tweet_id: str, user_id: str) -> str:
+        """A plain repost of `tweet_id` by `user_id`, shaped as X shapes them ("RT @author: text")."""
+        with self._lock:
+            original = self._tweets[tweet_id]
+            author = self._users[original["author_id"]]["username"]
+        new_id = self.add_tweet(f"RT @{author}: {original['text']}", user_id)
+        with self._lock:
+            self._tweets[new_id]["referenced_tweets"] = [{"type": "retweeted", "id": tweet_id}]
+            self._tweets[new_id]["conversation_id"] = new_id
+            original["public_metrics"]["retweet_count"] += 1
+        return new_id
+
     def set_limit(self, route: str, limit: int) -> None:
         """Shrink a route's rate-limit window (e.g. to 2) so a test can run into a real 429."""
         with self._lock:
@@ -202,18 +220,24 @@ class XEmulator(EmulatorServer):
             events = []
             for tweet in (self._tweets[i] for i in tweet_ids):
                 author = self._users[tweet["author_id"]]
-                parent = tweet.get("referenced_tweets", [{}])[0].get("id")
                 parent_user = self._users.get(tweet.get("in_reply_to_user_id", ""), {})
-                events.append({
+                refs = {r["type"]: r["id"] for r in tweet.get("referenced_tweets", [])}
+                parent = refs.get("replied_to")
+                event = {
                     "created_at": tweet["created_at"].strftime("%a %b %d %H:%M:%S +0000 %Y"),
-                    "id": int(tweet["id"]), "id_str": tweet["id"], "text": tweet["text"],
+                    "id": int(tweet["id"]), "id_str": tweet["id"], "text": wire_text(tweet["text"]),
                     "timestamp_ms": str(int(tweet["created_at"].timestamp() * 1000)),
                     "in_reply_to_status_id_str": parent,
                     "in_reply_to_user_id_str": tweet.get("in_reply_to_user_id"),
                     "in_reply_to_screen_name": parent_user.get("username"),
                     "user": {"id": int(author["id"]), "id_str": author["id"], "name": author["name"],
                              "screen_name": author["username"], "followers_count": author["followers"]},
-                })
+                }
+                if "retweeted" in refs and refs["retweeted"] in self._tweets:
+                    original = self._tweets[refs["retweeted"]]
+                    event["retweeted_status"] = {"id_str": original["id"], "text": wire_text(original["text"]),
+                                                 "user": {"id_str": original["author_id"]}}
+                events.append(event)
         return json.dumps({"for_user_id": self.brand_id, "tweet_create_events": events}).encode()
 
     # -- HTTP plumbing -----------------------------------------------------
@@ -266,8 +290,9 @@ class XEmulator(EmulatorServer):
         return {f for f in request.query.get(name, "").split(",") if f}
 
     @staticmethod
-    def _render(tweet: dict, fields) -> dict:
-        out = {"id": tweet["id"], "text": tweet["text"], "edit_history_tweet_ids": [tweet["id"]]}
+    def _render(tweet: dict, fields, *, wire: bool = False) -> dict:
+        text = wire_text(tweet["text"]) if wire else tweet["text"]
+        out = {"id": tweet["id"], "text": text, "edit_history_tweet_ids": [tweet["id"]]}
         for name in fields:
             if name == "created_at":
                 out[name] = _iso(tweet[name])
@@ -320,7 +345,7 @@ class XEmulator(EmulatorServer):
         if not page:
             return 200, {}, {"meta": {"result_count": 0}}
         fields = self._fields(request, "tweet.fields") & set(_TWEET_FIELDS)
-        body: dict[str, Any] = {"data": [self._render(t, fields) for t in page]}
+        body: dict[str, Any] = {"data": [self._render(t, fields, wire=True) for t in page]}
         expansions = self._fields(request, "expansions")
         user_ids = [t[k] for t in page for k in ("author_id", "in_reply_to_user_id") if k in expansions and k in t]
         users = [self._render_user(self._users[u], self._fields(request, "user.fields"))
@@ -329,7 +354,7 @@ class XEmulator(EmulatorServer):
                       if "referenced_tweets.id" in expansions and r["id"] in self._tweets]
         includes = {"users": users} if users else {}
         if referenced:
-            includes["tweets"] = [self._render(self._tweets[i], fields) for i in dict.fromkeys(referenced)]
+            includes["tweets"] = [self._render(self._tweets[i], fields, wire=True) for i in dict.fromkeys(referenced)]
         if includes:
             body["includes"] = includes
         body["meta"] = {"newest_id": page[0]["id"], "oldest_id": page[-1]["id"], "result_count": len(page)}
@@ -365,6 +390,21 @@ class XEmulator(EmulatorServer):
         if matches is None:
             return _invalid(f"Invalid query: [{query}]", query=query)
         return self._timeline(request, [t for t in self._sorted() if matches(t["text"])], 10, "next_token")
+
+    def _route_lookup(self, request: Request) -> Reply:
+        """GET /2/tweets?ids=...: found posts in `data`, the rest as not-found errors, as X answers."""
+        ids = [i for i in request.query.get("ids", "").split(",") if i]
+        if not ids or len(ids) > 100 or not all(i.isdigit() for i in ids):
+            return _invalid("The `ids` query parameter value is not between 1 and 100 numeric ids", ids=",".join(ids))
+        fields = self._fields(request, "tweet.fields") & set(_TWEET_FIELDS)
+        found = [self._render(self._tweets[i], fields, wire=True) for i in ids if i in self._tweets]
+        body: dict[str, Any] = {"data": found} if found else {}
+        missing = [i for i in ids if i not in self._tweets]
+        if missing:
+            body["errors"] = [{"value": i, "detail": f"Could not find tweet with ids: [{i}].", "title": "Not Found Error",
+                               "resource_type": "tweet", "parameter": "ids", "resource_id": i,
+                               "type": "https://api.twitter.com/2/problems/resource-not-found"} for i in missing]
+        return 200, {}, body
 
     def _route_create_tweet(self, request: Request) -> Reply:
         body = request.parsed if isinstance(request.parsed, dict) else {}

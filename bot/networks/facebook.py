@@ -96,6 +96,16 @@ def _parse_time(value) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _author(value: dict) -> dict:
+    """Who wrote a feed change: `from{id,name}` today, `sender_id`/`sender_name` in older and some current deliveries."""
+    author = value.get("from")
+    if isinstance(author, dict) and author.get("id"):
+        return author
+    if value.get("sender_id"):
+        return {"id": str(value["sender_id"]), "name": str(value.get("sender_name") or "")}
+    return author if isinstance(author, dict) else {}
+
+
 def _local_id(object_id: str) -> str:
     return object_id.rsplit("_", 1)[-1]
 
@@ -443,7 +453,7 @@ class FacebookNetwork:
             reviewer = item.get("reviewer") or {}
             if story:
                 posts.append(self._rating_post(story, str(item.get("review_text") or ""), str(reviewer.get("id") or ""),
-                                               str(reviewer.get("name") or ""), str(item.get("recommendation_type") or ""),
+                                               str(reviewer.get("name") or ""), str(item.get("recommendation_type") or "").lower(),
                                                created, item))
         return posts
 
@@ -663,7 +673,7 @@ class FacebookNetwork:
                 events.posts.append(self._rating_post(
                     str(value["open_graph_story_id"]), str(value.get("review_text") or ""),
                     str(value.get("reviewer_id") or ""), str(value.get("reviewer_name") or ""),
-                    str(value.get("recommendation_type") or ""), _parse_time(value.get("created_time") or utcnow().timestamp()),
+                    str(value.get("recommendation_type") or "").lower(), _parse_time(value.get("created_time") or utcnow().timestamp()),
                     value))
             else:
                 events.ignored.append(f"ratings {value.get('item')} {value.get('verb')}")
@@ -672,7 +682,7 @@ class FacebookNetwork:
             events.ignored.append(f"field {str(field_name)[:30]}")
             return
         item, verb = value.get("item"), value.get("verb")
-        author = value.get("from") or {}
+        author = _author(value)
         if item == "comment":
             comment_id = str(value["comment_id"])
             if verb in ("remove", "hide", "unhide"):
@@ -692,7 +702,7 @@ class FacebookNetwork:
             events.posts.append(self._comment_post(item_json, post_id, self._post_message(post_id) if post_id else "", created))
             return
         if item in ("status", "post", "photo", "video", "share"):
-            post_id = str(value["post_id"])
+            post_id = str(value.get("post_id") or value.get("photo_id") or value.get("video_id") or value["post_id"])
             if verb in ("remove", "hide", "unhide"):
                 events.changes.append(VisibilityChange(post_id, {"remove": "removed", "hide": "hidden"}.get(verb, "visible"), "post"))
                 return
@@ -700,7 +710,8 @@ class FacebookNetwork:
                 events.ignored.append(f"{item} {verb}")
                 return
             created = _parse_time(value["created_time"]) if value.get("created_time") else utcnow()
-            events.posts.append(self._visitor_post({"id": post_id, "message": value.get("message") or "", "from": author}, created))
+            message = value.get("message") or (f"[a {item}: open it on Facebook]" if item in ("photo", "video") else "")
+            events.posts.append(self._visitor_post({"id": post_id, "message": message, "from": author}, created))
             return
         events.ignored.append(f"feed {str(item)[:20]} {str(verb)[:20]}")
 
@@ -713,9 +724,16 @@ class FacebookNetwork:
         if message.get("is_echo") or sender == self.page_id:
             events.ignored.append("our own message")
             return
+        if message.get("is_deleted"):
+            # The customer unsent it: close what it opened, as for a deleted comment; never an empty card.
+            events.changes.append(VisibilityChange(str(message["mid"]), "removed", "message"))
+            return
         text = str(message.get("text") or "")
         if not text and message.get("attachments"):
             text = "[an attachment: open the conversation on Facebook]"
+        if not text:
+            events.problems.append("a Messenger message with neither text nor attachments")
+            return
         created = _parse_time(event["timestamp"]) if event.get("timestamp") else utcnow()
         events.posts.append(self._message_post(str(message["mid"]), text, sender, self._person_name(sender), created, event))
 

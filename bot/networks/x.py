@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Mapping
@@ -34,6 +35,15 @@ logging.getLogger("tweepy").setLevel(logging.INFO)
 X_HOST = "https://api.twitter.com"
 TWEET_FIELDS = ["created_at", "author_id", "conversation_id", "in_reply_to_user_id", "public_metrics", "referenced_tweets"]
 USER_FIELDS = ["username", "name", "public_metrics"]
+
+
+def unescape(text: str) -> str:
+    """X sends `&`, `<` and `>` as `&amp; &lt; &gt;` (and only those): undo that once, here, so Slack escapes once."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _is_retweet(tweet) -> bool:
+    return any(ref.type == "retweeted" for ref in (tweet.referenced_tweets or []))
 
 
 def _problem(exc: tweepy.HTTPException) -> str:
@@ -147,6 +157,8 @@ class XNetwork:
                 raise _translate(exc, write=False) from exc
             users = {str(u.id): u for u in (response.includes or {}).get("users", [])}
             for tweet in response.data or []:
+                if _is_retweet(tweet):
+                    continue  # a repost is not the customer talking to us; search excludes them too
                 posts.append(self._to_post(tweet, users.get(str(tweet.author_id)), kind))
             meta = response.meta or {}
             if newest is None and meta.get("newest_id"):
@@ -167,7 +179,7 @@ class XNetwork:
         return Post(
             network=self.name,
             external_id=str(tweet.id),
-            text=tweet.text or "",
+            text=unescape(tweet.text or ""),
             author=Author(external_id=str(tweet.author_id), handle=handle, name=user.name if user else "", followers=int(followers)),
             created_at=created,
             url=f"https://x.com/{handle or 'i'}/status/{tweet.id}",
@@ -219,12 +231,16 @@ class XNetwork:
         return bool(given) and hmac.compare_digest(given, "sha256=" + base64.b64encode(digest).decode())
 
     def parse_webhook(self, body: bytes) -> list[Post]:
-        """Turn account-activity `tweet_create_events` (v1.1 objects) into posts."""
+        """Turn account-activity `tweet_create_events` (v1.1 objects) into posts, as polling would see them."""
         payload = json.loads(body)
         if not isinstance(payload, dict):
             raise ValueError("webhook body is not a JSON object")
         posts = []
         for event in payload.get("tweet_create_events", []) or []:
+            if not isinstance(event, dict):
+                raise TypeError("a tweet_create_event is not an object")
+            if event.get("retweeted_status"):
+                continue  # a repost of someone else's post: polling leaves these out too
             user = event.get("user") or {}
             tweet_id = str(event.get("id_str") or event.get("id") or "")
             if not tweet_id:
@@ -235,11 +251,12 @@ class XNetwork:
             except (KeyError, TypeError, ValueError):
                 created = datetime.now(timezone.utc)
             handle = user.get("screen_name", "")
+            parent = str(event.get("in_reply_to_status_id_str") or "")
             posts.append(
                 Post(
                     network=self.name,
                     external_id=tweet_id,
-                    text=text,
+                    text=unescape(text),
                     author=Author(
                         external_id=str(user.get("id_str") or user.get("id") or ""),
                         handle=handle,
@@ -248,11 +265,28 @@ class XNetwork:
                     ),
                     created_at=created,
                     url=f"https://x.com/{handle or 'i'}/status/{tweet_id}",
-                    conversation_id=str(event.get("in_reply_to_status_id_str") or tweet_id),
-                    in_reply_to_id=str(event.get("in_reply_to_status_id_str") or ""),
+                    conversation_id=parent or tweet_id,
+                    in_reply_to_id=parent,
                     kind="mention",
                     raw=event,
                 )
             )
         own = {str(payload.get("for_user_id", ""))} | ({self._user_id} if self._user_id else set())
-        return [p for p in posts if p.author.external_id not in own]
+        return self._thread_roots([p for p in posts if p.author.external_id not in own])
+
+    def _thread_roots(self, posts: list[Post]) -> list[Post]:
+        """v1.1 events name only the parent; polling files a reply under its thread's root, so look the roots up.
+
+        One batched read for all the replies in a delivery; if X cannot be asked, the parent stands in
+        (the case domain still joins a reply to the case of a parent it knows).
+        """
+        replies = [p.external_id for p in posts if p.in_reply_to_id]
+        if not replies:
+            return posts
+        try:
+            response = self.client.get_tweets(replies[:100], tweet_fields=["conversation_id"])
+        except Exception as exc:  # noqa: BLE001 - translated and logged; the posts still go in
+            log.warning("x webhook: could not look up conversation roots: %s", _translate(exc, write=False).message)
+            return posts
+        roots = {str(t.id): str(t.conversation_id) for t in response.data or [] if t.conversation_id}
+        return [replace(p, conversation_id=roots.get(p.external_id, p.conversation_id)) for p in posts]
