@@ -88,7 +88,7 @@ def main() -> int:
 
     from bot.triage import classify
     from bot.triage.model import get_model, normalize
-    from bot.triage.train import load_rows
+    from bot.triage.training.train import load_rows
 
     rows = load_rows()
     texts = [r["text"] for r in rows]

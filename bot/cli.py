@@ -111,7 +111,7 @@ def classify(lines, out) -> int:
 
 
 def train_model(*, evaluate: bool, out: str | None = None, encoder: bool = False) -> int:
-    from bot.triage import train as trainer
+    from bot.triage.training import train as trainer
 
     if evaluate:
         return trainer.main(["--evaluate"] + (["--encoder"] if encoder else []))

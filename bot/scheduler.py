@@ -11,8 +11,8 @@ from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot import escalation, workflows
-from bot.digest import digest_jobs
+from bot.flows import escalation, workflows
+from bot.flows.digest import digest_jobs
 from bot.jobs import Job
 from bot.leader import LeaderLock
 from bot.runtime import Runtime

@@ -6,7 +6,7 @@ import json
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import workflows
+from bot.flows import workflows
 from bot.domain.cases import WAITED_FOR_DM, CaseError, claim, dismiss, get_answerable, recategorize
 from bot.runtime import Runtime
 from bot.slack import blocks

@@ -7,7 +7,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.replies import fill, saved_replies_for
+from bot.domain.saved_replies import fill, saved_replies_for
 from bot.domain.tone import check_tone
 from bot.runtime import Runtime
 from bot.slack import blocks

@@ -6,7 +6,7 @@ from slack_sdk import WebClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from bot import digest
+from bot.flows import digest
 from bot.runtime import Runtime
 from bot.slack import blocks, stats_blocks
 from storage import models as m

@@ -7,7 +7,7 @@ from __future__ import annotations
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import escalation
+from bot.flows import escalation
 from bot.domain import oncall
 from bot.domain.escalation import AcknowledgeError
 from bot.runtime import Runtime

@@ -2,7 +2,7 @@
 
 Importing this module registers both subcommands. Each one checks the role and
 the period, acks at once (Slack gives 3 seconds), and leaves the counting, the
-chart and the upload to `bot.digest` on the background pool.
+chart and the upload to `bot.flows.digest` on the background pool.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Callable
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
-from bot import digest
+from bot.flows import digest
 from bot.domain.stats import PERIODS, StatsError, parse_period
 from bot.runtime import Runtime
 from bot.slack import stats_blocks

@@ -4,7 +4,7 @@ from __future__ import annotations
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import workflows
+from bot.flows import workflows
 from bot.domain.cases import CaseError
 from bot.runtime import Runtime
 from bot.domain.tone import check_tone

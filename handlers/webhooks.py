@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot import metrics, workflows
+from bot import metrics
+from bot.flows import workflows
 from bot.domain import visibility
 from bot.runtime import Runtime
 from bot.slack import blocks

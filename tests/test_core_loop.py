@@ -197,7 +197,7 @@ def test_an_x_outage_or_429_delays_polling_and_loses_nothing(stack, customer, cl
 
 
 def test_a_429_on_the_reply_retries_later_and_sends_once(stack, customer, clock):
-    from bot import workflows
+    from bot.flows import workflows
 
     tweet_id = stack.x.add_tweet(COMPLAINT, customer)
     stack.poll()
@@ -236,7 +236,7 @@ def test_slack_rate_limit_or_lost_answer_still_posts_the_card_exactly_once(stack
     # Slack takes the message but the answer never reaches the bot.
     stack.slack.fail("chat.postMessage", status=None, delay=2)
     stack.rt.slack.timeout = 1
-    from bot import workflows
+    from bot.flows import workflows
 
     workflows.deliver(stack.rt)
     stack.slack.wait_for(lambda: stack.cards(), timeout=10, what="the late card")

@@ -14,7 +14,7 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy import select, update
 
-from bot import escalation
+from bot.flows import escalation
 from bot.config import FileConfig, OncallConfig, RolesConfig, Settings, SlaConfig
 from bot.emulators.stack import CHANNEL, card_text
 from bot.runtime import build_runtime

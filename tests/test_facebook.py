@@ -11,7 +11,7 @@ import requests
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from bot import workflows
+from bot.flows import workflows
 from bot.emulators.stack import CHANNEL, FB_VERIFY_TOKEN, card_text
 from bot.slack.ids import Action, Block, View
 from storage import models as m

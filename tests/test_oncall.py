@@ -8,7 +8,7 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy import func, select
 
-from bot import escalation
+from bot.flows import escalation
 from bot.config import ConfigError, FileConfig, OncallConfig, RolesConfig, load_file_config
 from bot.domain import oncall
 from bot.emulators.stack import card_text

@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from bot import escalation
+from bot.flows import escalation
 from bot.config import FileConfig, OncallConfig, RolesConfig, SlaConfig
 from bot.domain import sla
 from bot.domain.cases import CaseError, dismiss, recategorize

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from bot.config import ApprovalsConfig, FileConfig, RolesConfig, SavedReply
-from bot.domain.replies import fill
+from bot.domain.saved_replies import fill
 from bot.domain.tone import check_tone
 from bot.emulators import slack_client
 from bot.emulators.stack import CHANNEL, card_text
@@ -200,7 +200,7 @@ def test_a_similar_complaint_offers_what_the_team_sent_last_time(stack):
 def test_a_stale_claim_is_released_so_the_case_shows_as_waiting_again(make_stack, clock):
     from datetime import timedelta
 
-    from bot import workflows
+    from bot.flows import workflows
     from bot.config import WorkflowConfig
 
     stack = make_stack(config=FileConfig(workflow=WorkflowConfig(claim_timeout=timedelta(hours=1))))

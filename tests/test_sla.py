@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot import escalation
+from bot.flows import escalation
 from bot.config import ConfigError, FileConfig, OncallConfig, SlaConfig, load_file_config
 from bot.domain import escalation as chain
 from bot.domain import sla

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot import digest
+from bot.flows import digest
 from bot.config import ConfigError, DigestConfig, FileConfig, RolesConfig, load_file_config
 from bot.domain import export, stats
 from bot.emulators import slack_client

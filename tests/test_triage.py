@@ -15,7 +15,7 @@ import pytest
 from bot.triage import Triage, classify, suggest_reply
 from bot.triage import model as model_mod
 from bot.triage import rules
-from bot.triage import train as train_mod
+from bot.triage.training import train as train_mod
 from bot.triage.rules import PriorityInputs, format_followers, priority
 
 # Measured with `cross_validate(nested=False, threshold=0.26)` (5 folds, seed 42)
@@ -385,7 +385,7 @@ def test_train_writes_a_loadable_model(tmp_path, monkeypatch):
 
 
 def test_cross_validated_quality_does_not_regress():
-    """Fast pinned version of `python -m bot.triage.train --evaluate` (no inner threshold CV)."""
+    """Fast pinned version of `python -m bot.triage.training.train --evaluate` (no inner threshold CV)."""
     r = train_mod.cross_validate(nested=False, threshold=PINNED_THRESHOLD)
     for key, floor in PINNED.items():
         assert r[key] >= floor - TOLERANCE, (key, r[key], floor)

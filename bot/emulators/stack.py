@@ -13,7 +13,7 @@ import time
 import requests
 import uvicorn
 
-from bot import workflows
+from bot.flows import workflows
 from bot.app import build_bolt, build_web
 from bot.config import FileConfig, Settings
 from bot.emulators import slack_client

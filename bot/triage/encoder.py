@@ -7,7 +7,7 @@ complaint data, exported to ONNX and quantised to int8 in blocks
 Blended with the n-gram model it lifts cross-validated complaint F1 from 0.77
 to 0.84 (README).
 
-Training and export live in :mod:`bot.triage.finetune` (needs the ``train``
+Training and export live in :mod:`bot.triage.training.finetune` (needs the ``train``
 extra: torch and transformers).  Here is only the run-time half, so that the
 bot never imports torch.
 """

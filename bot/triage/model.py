@@ -5,7 +5,7 @@ The complaint score blends this n-gram model with the fine-tuned encoder of
 other heads (sentiment, severity, anger) are the n-gram model's alone.
 
 The model file (``model.joblib`` beside this module) is produced by
-``python -m bot.triage.train``.  It holds one shared feature extractor (word and
+``python -m bot.triage.training.train``.  It holds one shared feature extractor (word and
 character TF-IDF plus a small complaint lexicon) and four linear heads:
 
 * ``complaint`` — complaint probability (the decision threshold is tuned for
@@ -380,7 +380,7 @@ def get_model() -> TriageModel:
         if _model is None:
             loaded = _load_file(model_path())
             if loaded is None:
-                from .train import fit_model
+                from .training.train import fit_model
 
                 loaded = fit_model()
             from .encoder import load_encoder

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .encoder import MAX_TOKENS, META_FILE, MODEL_FILE, TOKENIZER_FILE, file_digest
+from ..encoder import MAX_TOKENS, META_FILE, MODEL_FILE, TOKENIZER_FILE, file_digest
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Train and evaluate the triage model.
 
-    python -m bot.triage.train                       # retrain the n-gram model, write model.joblib
-    python -m bot.triage.train --encoder             # ...and fine-tune the encoder (train extra)
-    python -m bot.triage.train --evaluate            # stratified CV of the n-gram model (minutes)
-    python -m bot.triage.train --evaluate --encoder  # stratified CV of the shipped blend (~30 min, 2 cores)
+    python -m bot.triage.training.train                       # retrain the n-gram model, write model.joblib
+    python -m bot.triage.training.train --encoder             # ...and fine-tune the encoder (train extra)
+    python -m bot.triage.training.train --evaluate            # stratified CV of the n-gram model (minutes)
+    python -m bot.triage.training.train --evaluate --encoder  # stratified CV of the shipped blend (~30 min, 2 cores)
 
 Data: ``bot/triage/data/complaints_dev.csv`` (see ATTRIBUTION.md there).  Extra
 labelled rows (the team's stored corrections) can be passed to :func:`train`
@@ -31,8 +31,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .encoder import EncoderScorer, encoder_dir, load_encoder
-from .model import DATA_PATH, LexiconFeatures, TriageModel, blend, model_path, normalize, set_model
+from ..encoder import EncoderScorer, encoder_dir, load_encoder
+from ..model import DATA_PATH, LexiconFeatures, TriageModel, blend, model_path, normalize, set_model
 
 #: Seeds: outer CV folds, inner (threshold-tuning) folds.
 CV_SEED = 42
@@ -385,7 +385,7 @@ def evaluate(*, folds: int, encoder: bool, scores_out: str | None = None) -> int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bot.triage.train", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bot.triage.training.train", description=__doc__.split("\n\n")[0])
     ap.add_argument("--evaluate", action="store_true", help="print stratified k-fold CV figures instead of training")
     ap.add_argument("--encoder", action="store_true", help="fine-tune the encoder too (needs the train extra)")
     ap.add_argument("--folds", type=int, default=CV_FOLDS)

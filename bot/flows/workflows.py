@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 
-from bot import metrics, notices
+from bot import metrics
+from bot.flows import notices
 from bot.domain import cases
 from bot.domain.posts import Post
 from bot.networks.base import NetworkError, Target

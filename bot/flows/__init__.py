@@ -1,0 +1,1 @@
+"""The flows: where the domain, the networks and Slack meet (polling, replies, escalation, digest, notices)."""

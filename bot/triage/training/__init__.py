@@ -1,0 +1,1 @@
+"""Fitting, cross-validation and fine-tuning of the triage models: imported only by `socialdesk train`."""
