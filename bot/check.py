@@ -1,13 +1,14 @@
 """`socialdesk check`: say, per service, whether the configuration works and what to fix."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from slack_sdk.errors import SlackApiError
 
+from bot.clock import utcnow
 from bot.config import ConfigError, load_file_config, load_settings, secret
 from bot.domain import oncall
 from bot.networks import build_networks
@@ -52,7 +53,7 @@ def run_checks(console: Console | None = None) -> int:
         rows.append(("socialdesk.toml", False, str(exc)))
     rows.append(_check_slack(settings))
     if config is not None and config.oncall.members:
-        shift = oncall.rotation_shift(config.oncall, datetime.now(timezone.utc))
+        shift = oncall.rotation_shift(config.oncall, utcnow())
         rows.append(("on-call", True, f"{len(config.oncall.members)} people, {config.oncall.rotation} hand-over at {config.oncall.handoff} "
                                       f"{config.oncall.timezone}; by the rotation now: {shift.user} (overrides: /socialdesk oncall)"))
     rows.append(_check_triage())

@@ -6,11 +6,12 @@ only the process holding the leader lock schedules them.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.clock import utcnow
 from bot.flows import escalation, workflows
 from bot.flows.digest import digest_jobs
 from bot.jobs import Job
@@ -63,7 +64,7 @@ class Scheduler:
 
     def start(self) -> None:
         # Non-leaders keep trying, so a standby takes over when the leader dies.
-        self.scheduler.add_job(self._lead, "interval", seconds=30, id="leader", next_run_time=datetime.now(timezone.utc))
+        self.scheduler.add_job(self._lead, "interval", seconds=30, id="leader", next_run_time=utcnow())
         self.scheduler.start()
 
     def _lead(self) -> None:
@@ -71,7 +72,7 @@ class Scheduler:
             return
         self.leading = True
         log.info("this process runs the scheduled jobs")
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         for job in all_jobs(self.rt):
             extra = {"next_run_time": now} if job.run_at_start else {}
             self.scheduler.add_job(_safely(job), job.trigger, id=job.id, name=job.id, replace_existing=True, **job.trigger_args, **extra)

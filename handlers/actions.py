@@ -6,6 +6,7 @@ import json
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot.clock import utcnow
 from bot.flows import workflows
 from bot.domain.cases import WAITED_FOR_DM, CaseError, claim, dismiss, get_answerable, recategorize
 from bot.runtime import Runtime
@@ -77,7 +78,7 @@ def register(app: App, rt: Runtime) -> None:
         with rt.db.session() as session:
             case = get_answerable(session, case_id)
             network = rt.networks.get(case.network)
-            blocker = network.private_reply_blocker(workflows.target_of(case), workflows.utcnow()) if network else f"{case.network} is not connected"
+            blocker = network.private_reply_blocker(workflows.target_of(case), utcnow()) if network else f"{case.network} is not connected"
             view = blocks.dm_modal(case, case.suggested_reply, blocker=blocker)
         client.views_open(trigger_id=body["trigger_id"], view=view)
 

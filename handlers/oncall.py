@@ -7,6 +7,7 @@ from __future__ import annotations
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot.clock import utcnow
 from bot.flows import escalation
 from bot.domain import oncall
 from bot.domain.escalation import AcknowledgeError
@@ -34,7 +35,7 @@ def _check_person(rt: Runtime, user: str | None) -> None:
 
 @subcommand("oncall", USAGE, "who is on call now and next; take over (override) or hand over (swap)")
 def oncall_command(rt: Runtime, ack: Ack, command: dict, args: list[str], client: WebClient) -> None:
-    actor, now = command["user_id"], escalation.utcnow()
+    actor, now = command["user_id"], utcnow()
     action = args[0].lower() if args else ""
     note, changed = "", False
     try:

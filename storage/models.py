@@ -18,9 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+from bot.clock import utcnow
 
 
 class UTCDateTime(TypeDecorator):

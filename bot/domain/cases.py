@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Iterable
 from uuid import uuid4
 
@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.clock import utcnow
 from bot.config import FileConfig
 from bot.domain import sla
 from bot.domain.posts import Post
@@ -25,10 +26,6 @@ OPEN_STATUSES = ("open", "failed")
 ANSWERABLE = ("open", "failed")
 FOLLOW_UP_WINDOW = timedelta(days=7)
 PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass

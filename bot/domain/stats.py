@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from bot.clock import utcnow
 from storage import models as m
 
 PERIODS = {"today": 1, "7d": 7, "30d": 30}
@@ -37,10 +38,6 @@ replies = m.Reply.__table__
 
 class StatsError(ValueError):
     """A request for numbers that cannot be answered; the message is for the manager."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # -- portable SQL pieces ---------------------------------------------------------

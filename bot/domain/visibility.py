@@ -6,11 +6,12 @@ twice (webhooks are retried) changes nothing the second time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.clock import utcnow
 from bot.domain.cases import audit
 from storage import models as m
 
@@ -32,7 +33,7 @@ def apply(session: Session, network: str, external_id: str, state: str, *, casca
     """Record that a post is now visible, hidden or removed; `cascade` also covers what was posted under it."""
     if state not in STATES:
         raise ValueError(f"unknown visibility {state!r}")
-    now = now or datetime.now(timezone.utc)
+    now = now or utcnow()
     match = [m.Post.external_id == external_id]
     if cascade and state == "removed":
         match.append(m.Post.conversation_id == external_id)  # comments under a deleted post go with it

@@ -16,6 +16,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy.exc import IntegrityError
 
 from bot import charts
+from bot.clock import utcnow
 from bot.domain import export, stats
 from bot.jobs import Job
 from bot.runtime import Runtime
@@ -26,10 +27,6 @@ log = logging.getLogger(__name__)
 NOT_THERE = frozenset({"not_in_channel", "channel_not_found"})  # the bot cannot post where it was asked
 DIGEST_MARK = "digest_posted"  # a Counter row per digest week makes posting idempotent
 NAME_LOOKUPS = 100  # at most this many users.info calls per export
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # -- Slack helpers ---------------------------------------------------------------

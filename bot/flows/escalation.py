@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.error import URLError
 
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from bot.clock import utcnow
 from bot.domain import escalation, oncall, sla
 from bot.domain.escalation import ESCALATE, NUDGE, PAGE
 from bot.jobs import Job
@@ -28,10 +29,6 @@ log = logging.getLogger(__name__)
 GONE = frozenset({"user_not_found", "user_disabled", "account_inactive", "cannot_dm_bot", "user_is_bot", "users_not_found"})
 WARN_AGAIN_AFTER = timedelta(hours=24)  # one channel warning per unreachable person per day, not per case
 CLOCK_REFRESH_LIMIT = 40  # card edits per minute: well inside chat.update's rate limit
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Unreachable(Exception):

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
 from bot import metrics
+from bot.clock import utcnow
 from bot.flows import notices
 from bot.domain import cases
 from bot.domain.posts import Post
@@ -18,10 +19,6 @@ from storage import models as m
 
 log = logging.getLogger(__name__)
 SENDING_TIMEOUT = timedelta(minutes=5)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # -- in ------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import facebook
 import requests
 
+from bot.clock import utcnow
 from bot.config import ConfigError
 from bot.domain.posts import Author, Post, SentReply
 from bot.networks.base import (
@@ -70,10 +71,6 @@ _TOKEN_REASONS = {
 _PERMISSION = re.compile(r"\b(pages_[a-z_]+|read_insights|business_management|public_profile)\b")
 _POST_FIELDS = "id,message,created_time,updated_time,from{id,name},permalink_url"
 _COMMENT_FIELDS = "id,message,created_time,from{id,name},parent{id},permalink_url,like_count,comment_count"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def graph_version(value: str) -> str:

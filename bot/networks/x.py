@@ -7,13 +7,14 @@ import hmac
 import json
 import logging
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Mapping
 
 import requests
 import tweepy
 
+from bot.clock import utcnow
 from bot.domain.posts import Author, Post, SentReply
 from bot.domain.replylength import weighted_length
 from bot.networks.base import (
@@ -56,7 +57,7 @@ def _translate(exc: Exception, *, write: bool) -> NetworkError:
     if isinstance(exc, tweepy.TooManyRequests):
         retry_after = None
         if exc.reset_time:
-            retry_after = max(1.0, exc.reset_time - datetime.now(timezone.utc).timestamp())
+            retry_after = max(1.0, exc.reset_time - utcnow().timestamp())
         return RateLimited("X rate limit reached", retry_after=retry_after)
     if isinstance(exc, tweepy.Unauthorized):
         return AuthFailed("X refused the credentials (401): check the X_* keys and tokens")
@@ -175,7 +176,7 @@ class XNetwork:
         for ref in tweet.referenced_tweets or []:
             if ref.type == "replied_to":
                 in_reply_to = str(ref.id)
-        created = tweet.created_at or datetime.now(timezone.utc)
+        created = tweet.created_at or utcnow()
         return Post(
             network=self.name,
             external_id=str(tweet.id),
@@ -249,7 +250,7 @@ class XNetwork:
             try:
                 created = parsedate_to_datetime(event["created_at"])
             except (KeyError, TypeError, ValueError):
-                created = datetime.now(timezone.utc)
+                created = utcnow()
             handle = user.get("screen_name", "")
             parent = str(event.get("in_reply_to_status_id_str") or "")
             posts.append(

@@ -9,6 +9,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
+from bot.clock import utcnow
 from bot.domain import sla
 from bot.slack.ids import ANYWAY, INPUT, Action, Block, View, case_ref
 from bot.slack.text import compact_number, escape, truncate  # noqa: F401 - escape is re-exported
@@ -105,7 +106,7 @@ def sla_clock(case: m.Case, now: datetime | None = None) -> str:
         return f"first response in {sla.duration_text(case.first_response_at - case.created_at)} ({met})"
     if case.due_at is None or case.status not in ("open", "failed", "pending_approval"):
         return ""
-    now = now or datetime.now(timezone.utc)
+    now = now or utcnow()
     icon = ":alarm_clock:" if sla.is_overdue(case.due_at, now) else ":hourglass_flowing_sand:"
     return f"{icon} *{sla.clock_text(case.due_at, now)}* ({slack_date(case.due_at, '{time}')})"
 
@@ -164,7 +165,7 @@ def network_notes(case: m.Case, label: str, now: datetime | None = None) -> list
         notes.append(f":see_no_evil: Hidden on {label}: only the author and their friends can see it.")
     kinds, window = PRIVATE_REPLY_RULES.get(case.network, ((), None))
     if window and root.kind in kinds and case.status in ("open", "failed") and visibility != "removed":
-        now = now or datetime.now(timezone.utc)
+        now = now or utcnow()
         closes = root.created_at + window
         if any(r.kind == "private" and r.status == "sent" for r in case.replies):
             notes.append(f":envelope: A private reply was already sent: {label} allows one per comment, so *Move to DM* can only reply publicly.")

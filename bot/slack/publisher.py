@@ -8,7 +8,7 @@ for that metadata in the channel before ever posting it again.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -17,6 +17,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
+from bot.clock import utcnow
 from bot.slack import blocks
 from storage import models as m
 from storage.db import Database
@@ -25,10 +26,6 @@ log = logging.getLogger(__name__)
 EVENT_TYPE = "socialdesk_post"
 STUCK_AFTER = timedelta(seconds=60)
 _PRIORITY_RANK = sql_case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=m.Case.priority, else_=4)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Publisher:
