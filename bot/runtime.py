@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.config import FileConfig, Settings, load_file_config, secret
-from bot.domain.saved_replies import ApprovalPolicy
+from bot.domain.approvals import ApprovalPolicy
 from bot.networks import build_networks
 from bot.networks.base import Network
 from bot.slack.publisher import Publisher

@@ -8,7 +8,8 @@ from slack_sdk import WebClient
 
 from bot.clock import utcnow
 from bot.flows import workflows
-from bot.domain.cases import WAITED_FOR_DM, CaseError, claim, dismiss, get_answerable, recategorize
+from bot.domain.cases import CaseError, claim, dismiss, get_answerable, recategorize
+from bot.domain.outbox import WAITED_FOR_DM
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.ids import Action, StaleReference, parse_case_ref

@@ -12,7 +12,7 @@ from bot.flows import escalation
 from bot.domain import oncall
 from bot.domain.escalation import AcknowledgeError
 from bot.runtime import Runtime
-from bot.slack import oncall_blocks
+from bot.slack import dm, oncall_blocks
 from bot.slack.ids import Action, StaleReference, parse_case_ref
 from handlers.commands import subcommand
 from handlers.common import STALE, tell
@@ -26,10 +26,10 @@ def _check_person(rt: Runtime, user: str | None) -> None:
     if user is None:
         return
     try:
-        escalation.user_name(rt, user)
-    except escalation.Unreachable as gone:
+        dm.user_name(rt.slack, user)
+    except dm.Unreachable as gone:
         raise oncall.OncallError(f"<@{user}> cannot be put on call: Slack says `{gone.error}` (left or deactivated).") from None
-    except escalation.NotSent:
+    except dm.NotSent:
         pass  # Slack is slow right now; the page itself will find out
 
 

@@ -1,9 +1,7 @@
-"""Drafting replies: saved replies with placeholders, and who must approve a reply."""
+"""Saved replies: the team's library of answers, with placeholders filled per customer."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from bot.config import ApprovalsConfig, RolesConfig, SavedReply
+from bot.config import SavedReply
 
 DEFAULT_SAVED_REPLIES = [
     SavedReply(name="Sorry, looking into it", text="Hi {first_name}, sorry about this. We're looking into it now and will get back to you here shortly."),
@@ -32,25 +30,3 @@ def fill(text: str, *, name: str = "", handle: str = "") -> str:
 def saved_replies_for(category: str, configured: list[SavedReply]) -> list[SavedReply]:
     library = configured or DEFAULT_SAVED_REPLIES
     return [r for r in library if r.category in ("any", category)]
-
-
-@dataclass(frozen=True)
-class ApprovalPolicy:
-    approvals: ApprovalsConfig
-    roles: RolesConfig
-
-    def is_approver(self, user_id: str) -> bool:
-        return user_id in self.roles.approvers or user_id in self.roles.managers
-
-    def needs_approval(self, *, user_id: str, priority: str, followers: int) -> bool:
-        """Whether this person's reply must wait for an approver (approvers never wait)."""
-        if self.is_approver(user_id):
-            return False
-        rule = self.approvals.required
-        if rule == "all":
-            return True
-        if rule == "high_priority":
-            return priority in ("urgent", "high")
-        if rule == "big_accounts":
-            return followers >= self.approvals.min_followers
-        return False

@@ -7,7 +7,6 @@ database before Slack hears of it, and one broken case is logged and skipped.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.error import URLError
 
@@ -22,86 +21,12 @@ from bot.jobs import Job
 from bot.runtime import Runtime
 from bot.slack import oncall_blocks
 from bot.slack.blocks import history_entry
+from bot.slack.dm import NotSent, Sent, Unreachable, direct_message, permalink, slack_error
 from storage import models as m
 
 log = logging.getLogger(__name__)
-# Slack's ways of saying a person cannot be reached any more: skip them, never retry.
-GONE = frozenset({"user_not_found", "user_disabled", "account_inactive", "cannot_dm_bot", "user_is_bot", "users_not_found"})
 WARN_AGAIN_AFTER = timedelta(hours=24)  # one channel warning per unreachable person per day, not per case
 CLOCK_REFRESH_LIMIT = 40  # card edits per minute: well inside chat.update's rate limit
-
-
-class Unreachable(Exception):
-    """The person left Slack or was deactivated."""
-
-    def __init__(self, user: str, error: str, name: str | None = None):
-        super().__init__(f"{user}: {error}")
-        self.user, self.error, self.name = user, error, name or user
-
-
-class NotSent(Exception):
-    """Slack answered and nothing was sent: safe to try again on the next check."""
-
-
-@dataclass(frozen=True)
-class Sent:
-    user: str
-    name: str
-    channel: str
-    ts: str
-
-
-def _error(exc: SlackApiError) -> str:
-    return (exc.response.get("error") if exc.response is not None else None) or "error"
-
-
-# -- talking to people -----------------------------------------------------------
-
-
-def user_name(rt: Runtime, user: str) -> str:
-    """A person's name for thread notes; Unreachable if Slack says they are gone."""
-    try:
-        info = rt.slack.users_info(user=user)["user"]
-    except SlackApiError as exc:
-        if _error(exc) in GONE:
-            raise Unreachable(user, _error(exc)) from None
-        return user  # e.g. a missing users:read scope: still try to reach them
-    except (URLError, OSError) as exc:
-        raise NotSent(f"users.info: {type(exc).__name__}") from None
-    name = info.get("real_name") or (info.get("profile") or {}).get("real_name") or info.get("name") or user
-    if info.get("deleted"):
-        raise Unreachable(user, "user_disabled", name)
-    return name
-
-
-def direct_message(rt: Runtime, user: str, text: str, blocks: list[dict]) -> Sent:
-    """DM one person. Unreachable: they are gone. NotSent: Slack refused, try later. Other errors: unknown outcome."""
-    name = user_name(rt, user)
-    try:
-        channel = rt.slack.conversations_open(users=user)["channel"]["id"]
-    except SlackApiError as exc:
-        if _error(exc) in GONE:
-            raise Unreachable(user, _error(exc), name) from None
-        raise NotSent(f"conversations.open: {_error(exc)}") from None
-    except (URLError, OSError) as exc:
-        raise NotSent(f"conversations.open: {type(exc).__name__}") from None
-    try:
-        response = rt.slack.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False)
-    except SlackApiError as exc:
-        if _error(exc) in GONE:
-            raise Unreachable(user, _error(exc), name) from None
-        raise NotSent(f"chat.postMessage: {_error(exc)}") from None
-    return Sent(user, name, response["channel"], response["ts"])
-
-
-def permalink(rt: Runtime, channel: str, ts: str | None) -> str | None:
-    if not ts:
-        return None
-    try:
-        return rt.slack.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
-    except (SlackApiError, URLError, OSError) as exc:
-        log.warning("no permalink for %s/%s: %s", channel, ts, type(exc).__name__)
-        return None
 
 
 def warn_unreachable(rt: Runtime, gone: Unreachable, instead: str | None, now: datetime) -> None:
@@ -127,7 +52,7 @@ def _note(rt: Runtime, case: m.Case, text: str) -> None:
     try:
         rt.slack.chat_postMessage(channel=case.channel, thread_ts=case.card_ts, text=text, unfurl_links=False)
     except SlackApiError as exc:
-        raise NotSent(f"chat.postMessage: {_error(exc)}") from None
+        raise NotSent(f"chat.postMessage: {slack_error(exc)}") from None
 
 
 def _reach_first(rt: Runtime, users: list[str], text: str, blocks: list[dict], now: datetime) -> Sent | None:
@@ -136,7 +61,7 @@ def _reach_first(rt: Runtime, users: list[str], text: str, blocks: list[dict], n
     sent = None
     for user in users:
         try:
-            sent = direct_message(rt, user, text, blocks)
+            sent = direct_message(rt.slack, user, text, blocks)
             break
         except Unreachable as gone:
             skipped.append(gone)
@@ -162,7 +87,7 @@ def _page(rt: Runtime, case: m.Case, steps: dict, now: datetime) -> tuple[str, l
         order = oncall.page_order(session, rt.config, now)
     if not order:
         return "skipped", [], "nobody is on call"  # no rotation configured: the nudge is all there is
-    text, blocks = oncall_blocks.page(case, permalink(rt, case.channel, case.card_ts), now)
+    text, blocks = oncall_blocks.page(case, permalink(rt.slack, case.channel, case.card_ts), now)
     sent = _reach_first(rt, order, text, blocks, now)
     if sent is None:
         _note(rt, case, oncall_blocks.nobody_reached(case, escalated=False))
@@ -174,11 +99,11 @@ def _page(rt: Runtime, case: m.Case, steps: dict, now: datetime) -> tuple[str, l
 def _escalate(rt: Runtime, case: m.Case, steps: dict, now: datetime) -> tuple[str, list, str | None]:
     page = steps[PAGE]
     paged = page.detail if page.status == "done" and page.detail else "nobody on call could be reached"
-    text, blocks = oncall_blocks.page(case, permalink(rt, case.channel, case.card_ts), now, escalated_from=paged)
+    text, blocks = oncall_blocks.page(case, permalink(rt.slack, case.channel, case.card_ts), now, escalated_from=paged)
     sent: list[Sent] = []
     for user in rt.config.oncall.escalate_to:
         try:
-            sent.append(direct_message(rt, user, text, blocks))
+            sent.append(direct_message(rt.slack, user, text, blocks))
         except Unreachable as gone:
             warn_unreachable(rt, gone, None, now)
         except NotSent as exc:
@@ -272,7 +197,7 @@ def acknowledge(rt: Runtime, case_id: int, user: str, now: datetime | None = Non
         result = escalation.acknowledge(session, case_id, user, now)
         case = _load(session, case_id)
         pages = [t for s in escalation.steps_of(session, case_id).values() for t in (s.targets or []) if isinstance(t, dict)]
-    link = permalink(rt, case.channel, case.card_ts)
+    link = permalink(rt.slack, case.channel, case.card_ts)
     text, blocks = oncall_blocks.acknowledged(case, user, claimed=result.claimed, permalink=link)
     for page in pages:
         try:
@@ -298,9 +223,9 @@ def handoffs(rt: Runtime, now: datetime | None = None) -> bool:
     try:
         with rt.db.session() as session:
             cases, total, overdue = escalation.open_cases(session, now)
-        links = {case.id: permalink(rt, case.channel, case.card_ts) for case in cases if case.card_ts}
+        links = {case.id: permalink(rt.slack, case.channel, case.card_ts) for case in cases if case.card_ts}
         text, blocks = oncall_blocks.handoff_summary(current, following, cases, total, overdue, {k: v for k, v in links.items() if v}, now)
-        direct_message(rt, current.user, text, blocks)
+        direct_message(rt.slack, current.user, text, blocks)
         status = "sent"
     except Unreachable as gone:
         warn_unreachable(rt, gone, None, now)

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from bot import metrics
 from bot.clock import utcnow
 from bot.flows import notices
-from bot.domain import cases
+from bot.domain import cases, ingest, outbox
 from bot.domain.posts import Post
 from bot.networks.base import NetworkError, Target
 from bot.runtime import Runtime
@@ -23,7 +23,7 @@ SENDING_TIMEOUT = timedelta(minutes=5)
 
 # -- in ------------------------------------------------------------------------
 
-def poll(rt: Runtime, name: str) -> cases.IngestResult | None:
+def poll(rt: Runtime, name: str) -> ingest.IngestResult | None:
     """Fetch one network since its stored cursors, store, then carry new cards into Slack."""
     until = rt.poll_backoff.get(name)
     if until is not None and utcnow() < until:
@@ -44,7 +44,7 @@ def poll(rt: Runtime, name: str) -> cases.IngestResult | None:
     rt.poll_backoff.pop(name, None)
     notices.network_ok(rt, name)
     with rt.db.session() as session:
-        result = cases.ingest(session, fetched.posts, own_ids=own, config=rt.config, channel=rt.channel)
+        result = ingest.ingest(session, fetched.posts, own_ids=own, config=rt.config, channel=rt.channel)
         for stream, value in fetched.cursors.items():
             cursor = session.get(m.Cursor, stream)
             if cursor is None:
@@ -56,11 +56,11 @@ def poll(rt: Runtime, name: str) -> cases.IngestResult | None:
     return result
 
 
-def ingest_pushed(rt: Runtime, name: str, posts: list[Post]) -> cases.IngestResult:
+def ingest_pushed(rt: Runtime, name: str, posts: list[Post]) -> ingest.IngestResult:
     """Posts that a webhook delivered: stored once (a later poll finds them already here)."""
     own = rt.own_ids_for(name) if posts else set()
     with rt.db.session() as session:
-        result = cases.ingest(session, posts, own_ids=own, config=rt.config, channel=rt.channel)
+        result = ingest.ingest(session, posts, own_ids=own, config=rt.config, channel=rt.channel)
     metrics.POSTS_INGESTED.labels(network=name).inc(len(result.new_cases) + len(result.follow_ups))
     return result
 
@@ -80,7 +80,7 @@ def target_of(case: m.Case) -> Target:
     return Target(root.external_id, root.author_external_id, root.author_handle, root.created_at, root.kind)
 
 
-def approve(rt: Runtime, case_id: int, user_id: str, replies: dict[str, str]) -> cases.Approval:
+def approve(rt: Runtime, case_id: int, user_id: str, replies: dict[str, str]) -> outbox.Approval:
     """Record the approval in the outbox (raises CaseError if the case cannot take one).
 
     When the approval policy holds this person's reply, nothing is queued: the card
@@ -91,7 +91,7 @@ def approve(rt: Runtime, case_id: int, user_id: str, replies: dict[str, str]) ->
         case = session.get(m.Case, case_id)
         root = case.root if case else None
         hold = bool(root) and policy.needs_approval(user_id=user_id, priority=case.priority, followers=root.author_followers)
-        approval = cases.approve(session, case_id, user_id, replies, hold=hold, approver=policy.is_approver(user_id))
+        approval = outbox.approve(session, case_id, user_id, replies, hold=hold, approver=policy.is_approver(user_id))
     rt.publisher.refresh(case_id)
     if approval.held:
         draft = replies.get("public", "")
@@ -99,21 +99,21 @@ def approve(rt: Runtime, case_id: int, user_id: str, replies: dict[str, str]) ->
     return approval
 
 
-def release(rt: Runtime, case_id: int, approver_id: str) -> cases.Approval:
+def release(rt: Runtime, case_id: int, approver_id: str) -> outbox.Approval:
     with rt.db.session() as session:
-        approval = cases.release(session, case_id, approver_id)
+        approval = outbox.release(session, case_id, approver_id)
     rt.publisher.note(case_id, history_entry(approver_id, "approved the draft"))
     return approval
 
 
 def reject(rt: Runtime, case_id: int, approver_id: str) -> None:
     with rt.db.session() as session:
-        cases.reject(session, case_id, approver_id)
+        outbox.reject(session, case_id, approver_id)
     rt.publisher.refresh(case_id)
     rt.publisher.note(case_id, history_entry(approver_id, "sent the draft back"))
 
 
-def send_approval(rt: Runtime, approval: cases.Approval) -> None:
+def send_approval(rt: Runtime, approval: outbox.Approval) -> None:
     if approval.held:
         return
     for reply_id in approval.reply_ids:
@@ -127,7 +127,7 @@ def send_reply(rt: Runtime, reply_id: int) -> None:
         reply = session.get(m.Reply, reply_id)
         if reply is None or _waits_for_sibling(session, reply):
             return
-        reply = cases.take_reply(session, reply_id)
+        reply = outbox.take_reply(session, reply_id)
         if reply is None:
             return
         case = reply.case
@@ -144,7 +144,7 @@ def send_reply(rt: Runtime, reply_id: int) -> None:
         return
     with rt.db.session() as session:
         reply = session.get(m.Reply, reply_id)
-        cases.record_sent(session, reply, sent.external_id, sent.url)
+        outbox.record_sent(session, reply, sent.external_id, sent.url)
         who = reply.requested_by
     metrics.REPLIES.labels(network=network.name, kind=kind, outcome="sent").inc()
     what = "replied publicly" if kind == "public" else "sent a private message"
@@ -162,14 +162,14 @@ def _waits_for_sibling(session, reply: m.Reply) -> bool:
 def _fail(rt: Runtime, reply_id: int, message: str, *, transient: bool, retry_after: float | None = None) -> None:
     with rt.db.session() as session:
         reply = session.get(m.Reply, reply_id)
-        requeued = cases.record_failure(session, reply, message, transient=transient, retry_after=retry_after)
+        requeued = outbox.record_failure(session, reply, message, transient=transient, retry_after=retry_after)
         if not requeued and reply.kind == "private":
             for sibling in session.scalars(
                 select(m.Reply).where(m.Reply.approval_id == reply.approval_id, m.Reply.kind == "public", m.Reply.status == "queued")
             ):
                 sibling.status = "failed"
-                sibling.error = cases.WAITED_FOR_DM
-            cases.settle(session, reply.case, utcnow())
+                sibling.error = outbox.WAITED_FOR_DM
+            outbox.settle(session, reply.case, utcnow())
         case_id, network = reply.case_id, reply.case.network
     metrics.REPLIES.labels(network=network, kind="any", outcome="retrying" if requeued else "failed").inc()
     if not requeued:
@@ -181,7 +181,7 @@ def process_outbox(rt: Runtime) -> int:
     """Send replies whose retry time has come; settle sends cut off by a crash."""
     now = utcnow()
     with rt.db.session() as session:
-        due = cases.due_replies(session, now)
+        due = outbox.due_replies(session, now)
         lost = list(
             session.scalars(select(m.Reply.id).where(m.Reply.status == "sending", m.Reply.next_attempt_at < now - SENDING_TIMEOUT))
         )
@@ -198,7 +198,7 @@ def process_outbox(rt: Runtime) -> int:
     return len(due)
 
 
-def retry(rt: Runtime, case_id: int, user_id: str) -> cases.Approval:
+def retry(rt: Runtime, case_id: int, user_id: str) -> outbox.Approval:
     """A new approval with the texts of the last one that failed."""
     with rt.db.session() as session:
         case = session.get(m.Case, case_id)

@@ -1,0 +1,171 @@
+"""The outbox: an approval queues replies in the database before they are sent, and each is sent at most once.
+
+Pure domain over a database session: no Slack, no HTTP. Every change that must
+happen once is a conditional UPDATE that only one caller can win; a reply whose
+send was cut off is never resent on our own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import uuid4
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.clock import utcnow
+from bot.domain.cases import ANSWERABLE, CaseError, lost_race, audit
+from storage import models as m
+
+
+@dataclass(frozen=True)
+class Approval:
+    case_id: int
+    approval_id: str
+    reply_ids: tuple[int, ...]
+    held: bool = False  # waiting for an approver; nothing is sent yet
+
+
+def approve(
+    session: Session, case_id: int, user_id: str, replies: dict[str, str], *, hold: bool = False, approver: bool = False, now: datetime | None = None
+) -> Approval:
+    """Queue the replies of one approval. Only one approval per case can win at a time.
+
+    `replies` maps kind ("public", "private") to text. The winner moves the case to
+    "replying" (or "pending_approval" when `hold`, and nothing is queued to send);
+    a second click, a retried request or a second person gets CaseError. An
+    approver may also replace a draft that waits for approval (edit-then-approve).
+    """
+    now = now or utcnow()
+    texts = {kind: text.strip() for kind, text in replies.items()}
+    if not texts or any(not text for text in texts.values()):
+        raise CaseError("The reply is empty: write something before sending.")
+    allowed = ANSWERABLE + (("pending_approval",) if approver else ())
+    won = session.execute(
+        update(m.Case)
+        .where(m.Case.id == case_id, m.Case.status.in_(allowed))
+        .values(status="pending_approval" if hold else "replying", last_error=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        raise lost_race(session, case_id)
+    session.execute(
+        update(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == "awaiting").values(status="superseded")
+    )
+    approval_id = str(uuid4())
+    rows = [
+        m.Reply(
+            case_id=case_id, approval_id=approval_id, kind=kind, text=text, requested_by=user_id,
+            approved_by=None if hold else user_id, status="awaiting" if hold else "queued", created_at=now, next_attempt_at=now,
+        )
+        for kind, text in sorted(texts.items(), key=lambda kv: kv[0] != "private")
+    ]
+    session.add_all(rows)
+    session.flush()
+    audit(session, case_id, user_id, "submitted_for_approval" if hold else "approved", approval_id=approval_id, replies={r.kind: r.text for r in rows})
+    return Approval(case_id, approval_id, tuple(r.id for r in rows), held=hold)
+
+
+def release(session: Session, case_id: int, approver_id: str, now: datetime | None = None) -> Approval:
+    """An approver lets a held draft go out; only one approver's click can win."""
+    now = now or utcnow()
+    won = session.execute(
+        update(m.Case)
+        .where(m.Case.id == case_id, m.Case.status == "pending_approval")
+        .values(status="replying", updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        raise lost_race(session, case_id)
+    rows = list(session.scalars(select(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == "awaiting").order_by(m.Reply.id)))
+    for row in rows:
+        row.status, row.approved_by, row.next_attempt_at = "queued", approver_id, now
+    audit(session, case_id, approver_id, "approved", approval_id=rows[0].approval_id if rows else None)
+    return Approval(case_id, rows[0].approval_id if rows else "", tuple(r.id for r in rows))
+
+
+def reject(session: Session, case_id: int, approver_id: str, now: datetime | None = None) -> None:
+    """Send the held draft back: nothing goes out and the case is open again."""
+    now = now or utcnow()
+    won = session.execute(
+        update(m.Case).where(m.Case.id == case_id, m.Case.status == "pending_approval").values(status="open", updated_at=now)
+    ).rowcount
+    if not won:
+        raise CaseError("There is no draft waiting for approval on this case.")
+    session.execute(update(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == "awaiting").values(status="rejected"))
+    audit(session, case_id, approver_id, "rejected")
+
+
+def take_reply(session: Session, reply_id: int, now: datetime | None = None) -> m.Reply | None:
+    """Claim a queued reply for sending; None if someone else has it or it is not due."""
+    now = now or utcnow()
+    won = session.execute(
+        update(m.Reply)
+        .where(m.Reply.id == reply_id, m.Reply.status == "queued", m.Reply.next_attempt_at <= now)
+        .values(status="sending", attempts=m.Reply.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        return None
+    reply = session.get(m.Reply, reply_id)
+    session.refresh(reply)
+    return reply
+
+
+def record_sent(session: Session, reply: m.Reply, external_id: str, url: str, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    reply.status, reply.external_id, reply.url, reply.sent_at, reply.error = "sent", external_id, url, now, None
+    case = reply.case
+    if case.first_response_at is None:
+        case.first_response_at = now
+        case.sla_met = case.due_at is None or now <= case.due_at
+    audit(session, case.id, reply.requested_by, "sent", reply_id=reply.id, kind=reply.kind, url=url)
+    settle(session, case, now)
+
+
+MAX_ATTEMPTS = 5
+WAITED_FOR_DM = "not sent because the private message failed"  # a public "we've DMed you" must not go out alone
+
+
+def record_failure(session: Session, reply: m.Reply, message: str, *, transient: bool, retry_after: float | None = None, now: datetime | None = None) -> bool:
+    """Note a failed attempt. Transient ones are requeued with backoff; returns True if requeued."""
+    now = now or utcnow()
+    reply.error = message
+    if transient and reply.attempts < MAX_ATTEMPTS:
+        delay = retry_after if retry_after is not None else min(300, 5 * 2 ** (reply.attempts - 1))
+        reply.status = "queued"
+        reply.next_attempt_at = now + timedelta(seconds=delay)
+        audit(session, reply.case_id, "system", "send_delayed", reply_id=reply.id, error=message, retry_in=delay)
+        return True
+    reply.status = "failed"
+    audit(session, reply.case_id, "system", "send_failed", reply_id=reply.id, kind=reply.kind, error=message)
+    settle(session, reply.case, now)
+    return False
+
+
+def settle(session: Session, case: m.Case, now: datetime) -> None:
+    """Once every reply of the latest approval is done, the case is answered or failed."""
+    session.flush()
+    live = [r for r in case.replies if r.status not in ("superseded", "rejected")]
+    latest = live[-1].approval_id
+    batch = [r for r in live if r.approval_id == latest]
+    if any(r.status in ("queued", "sending") for r in batch):
+        return
+    if any(r.status == "sent" for r in batch):
+        case.status = "answered"
+        case.answered_by = batch[0].requested_by
+        case.resolved_at = now
+        failed = [r for r in batch if r.status == "failed"]
+        case.last_error = f"{failed[0].kind} reply failed: {failed[0].error}" if failed else None
+    else:
+        case.status = "failed"
+        case.last_error = batch[0].error
+
+
+def due_replies(session: Session, now: datetime | None = None, limit: int = 50) -> list[int]:
+    now = now or utcnow()
+    return list(
+        session.scalars(
+            select(m.Reply.id).where(m.Reply.status == "queued", m.Reply.next_attempt_at <= now).order_by(m.Reply.id).limit(limit)
+        )
+    )
