@@ -10,6 +10,7 @@ from bot.clock import utcnow
 from bot.flows import workflows
 from bot.domain.cases import CaseError, claim, dismiss, get_answerable, recategorize
 from bot.domain.outbox import WAITED_FOR_DM
+from bot.domain.states import CaseStatus, ReplyStatus
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.ids import Action, StaleReference, parse_case_ref
@@ -47,7 +48,7 @@ def register(app: App, rt: Runtime) -> None:
         with rt.db.session() as session:
             case = session.get(m.Case, case_id)
             status, draft = (case.status, case.suggested_reply) if case else ("gone", "")
-        if status == "pending_approval":
+        if status == CaseStatus.PENDING_APPROVAL:
             if not rt.policy.is_approver(user_id):
                 raise CaseError(NOT_APPROVER)
             workflows.send_approval(rt, workflows.release(rt, case_id, user_id))
@@ -68,8 +69,8 @@ def register(app: App, rt: Runtime) -> None:
     def edit(case_id: int, user_id: str, body: dict, client: WebClient, action: dict) -> None:
         with rt.db.session() as session:
             case = get_answerable(session, case_id, approver=rt.policy.is_approver(user_id))
-            held = [r.text for r in case.replies if r.status == "awaiting" and r.kind == "public"]
-            failed = [r.text for r in case.replies if r.status == "failed" and r.kind == "public" and r.error != WAITED_FOR_DM]
+            held = [r.text for r in case.replies if r.status == ReplyStatus.AWAITING and r.kind == "public"]
+            failed = [r.text for r in case.replies if r.status == ReplyStatus.FAILED and r.kind == "public" and r.error != WAITED_FOR_DM]
             draft = (held or failed or [case.suggested_reply])[-1]
             view = editor_view(rt, case, draft)
         client.views_open(trigger_id=body["trigger_id"], view=view)

@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.clock import utcnow
+from bot.domain.states import CaseStatus, ReplyStatus, SlackState
 
 
 class UTCDateTime(TypeDecorator):
@@ -51,7 +52,7 @@ class Case(Base):
     network: Mapped[str] = mapped_column(String(20))
     conversation_id: Mapped[str] = mapped_column(String(128), default="")
     author_external_id: Mapped[str] = mapped_column(String(64), default="")
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column(String(20), default=CaseStatus.OPEN)
     category: Mapped[str] = mapped_column(String(20), default="other")
     priority: Mapped[str] = mapped_column(String(10), default="normal")
     severity: Mapped[int] = mapped_column(Integer, default=0)
@@ -119,7 +120,7 @@ class Post(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Delivery into Slack: none -> pending -> posting -> posted (or skipped).
-    slack_state: Mapped[str] = mapped_column(String(12), default="pending")
+    slack_state: Mapped[str] = mapped_column(String(12), default=SlackState.PENDING)
     slack_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     slack_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     slack_error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -146,7 +147,7 @@ class Reply(Base):
     requested_by: Mapped[str] = mapped_column(String(32))
     approved_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # awaiting (an approver) -> queued -> sending -> sent | failed; or superseded / rejected
-    status: Mapped[str] = mapped_column(String(10), default="queued")
+    status: Mapped[str] = mapped_column(String(10), default=ReplyStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from bot.clock import utcnow
 from bot.config import FileConfig
 from bot.domain import sla
+from bot.domain.states import CaseStatus, OPEN_STATUSES
 from bot.triage import Triage, suggest_reply
 from storage import models as m
 
-OPEN_STATUSES = ("open", "failed")
-ANSWERABLE = ("open", "failed")
+ANSWERABLE = OPEN_STATUSES
 
 
 class CaseError(Exception):
@@ -43,20 +43,20 @@ def get_answerable(session: Session, case_id: int, *, approver: bool = False) ->
     case = session.get(m.Case, case_id)
     if case is None:
         raise CaseError("This case no longer exists.")
-    if case.status not in ANSWERABLE + (("pending_approval",) if approver else ()):
+    if case.status not in ANSWERABLE + ((CaseStatus.PENDING_APPROVAL,) if approver else ()):
         raise CaseError(_why_not_answerable(case))
     return case
 
 
 def _why_not_answerable(case: m.Case) -> str:
-    if case.status == "replying":
+    if case.status == CaseStatus.REPLYING:
         return "A reply to this case is already being sent."
-    if case.status == "pending_approval":
+    if case.status == CaseStatus.PENDING_APPROVAL:
         return "A draft for this case is waiting for an approver."
-    if case.status == "answered":
+    if case.status == CaseStatus.ANSWERED:
         who = f" by <@{case.answered_by}>" if case.answered_by else ""
         return f"This case was already answered{who}."
-    if case.status == "dismissed":
+    if case.status == CaseStatus.DISMISSED:
         return "This case was dismissed, so nothing was sent."
     return f"This case is {case.status} and cannot be answered now."
 
@@ -66,7 +66,7 @@ def dismiss(session: Session, case_id: int, user_id: str, reason: str, now: date
     won = session.execute(
         update(m.Case)
         .where(m.Case.id == case_id, m.Case.status.in_(OPEN_STATUSES))
-        .values(status="dismissed", dismissed_reason=reason, resolved_at=now, updated_at=now)
+        .values(status=CaseStatus.DISMISSED, dismissed_reason=reason, resolved_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not won:

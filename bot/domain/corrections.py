@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, func, or_, select
 
+from bot.domain.states import CaseStatus
 from storage import models as m
 from storage.db import Database
 
@@ -30,7 +31,7 @@ def stored_corrections(db: Database) -> list[tuple[str, str]]:
                 m.Post.id == root_id,
                 or_(
                     m.Case.corrected_category.is_not(None),
-                    and_(m.Case.status == "dismissed", m.Case.dismissed_reason.in_(REASON_TO_CATEGORY)),
+                    and_(m.Case.status == CaseStatus.DISMISSED, m.Case.dismissed_reason.in_(REASON_TO_CATEGORY)),
                 ),
             )
             .order_by(m.Case.id)
@@ -39,7 +40,7 @@ def stored_corrections(db: Database) -> list[tuple[str, str]]:
     for text, status, reason, corrected in rows:
         if not text:
             continue
-        if status == "dismissed" and reason in REASON_TO_CATEGORY:
+        if status == CaseStatus.DISMISSED and reason in REASON_TO_CATEGORY:
             corrections.append((text, REASON_TO_CATEGORY[reason]))
         elif corrected:
             corrections.append((text, corrected))

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.config import FileConfig
 from bot.domain import oncall, sla
+from bot.domain.states import CaseStatus, OPEN_STATUSES
 from storage import models as m
 
 NUDGE, PAGE, ESCALATE = "nudge", "page", "escalate"
@@ -34,7 +35,7 @@ def waiting(case: m.Case) -> bool:
     """Nobody has acted: open, unclaimed, unanswered and unacknowledged (and not
     re-filed as praise since it was picked, which never pages)."""
     return (
-        case.status == "open"
+        case.status == CaseStatus.OPEN
         and case.category != "praise"
         and not case.claimed_by
         and case.first_response_at is None
@@ -54,7 +55,7 @@ def candidates(session: Session, config: FileConfig, now: datetime, limit: int =
         session.scalars(
             select(m.Case.id)
             .where(
-                m.Case.status == "open",
+                m.Case.status == CaseStatus.OPEN,
                 m.Case.category != "praise",  # thanks can wait; nobody is woken up for it
                 m.Case.claimed_by.is_(None),
                 m.Case.first_response_at.is_(None),
@@ -127,7 +128,7 @@ def mark_missed(session: Session, now: datetime) -> int:
     """Cases past due with no response (and not dismissed) have missed the SLA; a late answer keeps it missed."""
     return session.execute(
         update(m.Case)
-        .where(m.Case.status != "dismissed", m.Case.first_response_at.is_(None), m.Case.sla_met.is_(None), m.Case.due_at < now)
+        .where(m.Case.status != CaseStatus.DISMISSED, m.Case.first_response_at.is_(None), m.Case.sla_met.is_(None), m.Case.due_at < now)
         .values(sla_met=False)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -158,7 +159,7 @@ def acknowledge(session: Session, case_id: int, user_id: str, now: datetime) -> 
     claimed = bool(
         session.execute(
             update(m.Case)
-            .where(m.Case.id == case_id, m.Case.status == "open", m.Case.claimed_by.is_(None))
+            .where(m.Case.id == case_id, m.Case.status == CaseStatus.OPEN, m.Case.claimed_by.is_(None))
             .values(claimed_by=user_id, claimed_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -170,7 +171,7 @@ def acknowledge(session: Session, case_id: int, user_id: str, now: datetime) -> 
 
 def open_cases(session: Session, now: datetime, limit: int = 10) -> tuple[list[m.Case], int, int]:
     """For a hand-over summary: the most pressing open cases, how many are open, how many overdue."""
-    base = select(m.Case).where(m.Case.status.in_(("open", "failed")))
+    base = select(m.Case).where(m.Case.status.in_(OPEN_STATUSES))
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     overdue = session.scalar(select(func.count()).select_from(base.where(m.Case.due_at < now).subquery())) or 0
     top = list(session.scalars(base.options(selectinload(m.Case.posts)).order_by(m.Case.due_at.is_(None), m.Case.due_at).limit(limit)))

@@ -19,6 +19,7 @@ from bot.config import FileConfig
 from bot.domain import sla
 from bot.domain.cases import audit
 from bot.domain.posts import Post
+from bot.domain.states import CaseStatus, ReplyStatus, SlackState
 from bot.triage import classify, suggest_reply
 from storage import models as m
 
@@ -83,7 +84,7 @@ def similar_reply(session: Session, network: str, topic: str, text: str, *, min_
         select(m.Post.text, m.Reply.text)
         .join(m.Case, m.Post.case_id == m.Case.id)
         .join(m.Reply, m.Reply.case_id == m.Case.id)
-        .where(m.Case.network == network, m.Case.topic == topic, m.Case.status == "answered", m.Reply.kind == "public", m.Reply.status == "sent")
+        .where(m.Case.network == network, m.Case.topic == topic, m.Case.status == CaseStatus.ANSWERED, m.Reply.kind == "public", m.Reply.status == ReplyStatus.SENT)
         .order_by(m.Reply.id.desc())
         .limit(200)
     ).all()
@@ -162,12 +163,12 @@ def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config
             continue
         if case is not None:
             row.case_id = case.id
-            row.slack_state = "pending"
+            row.slack_state = SlackState.PENDING
             result.follow_ups.append(row.id)
             audit(session, case.id, "system", "follow_up", post_id=row.id)
             continue
         if triage.category not in config.routing.card:
-            row.slack_state = "skipped"
+            row.slack_state = SlackState.SKIPPED
             bump_counter(session, triage.category, now)
             result.dropped += 1
             continue
@@ -175,7 +176,7 @@ def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config
             network=post.network,
             conversation_id=post.conversation_id or post.external_id,
             author_external_id=post.author.external_id,
-            status="open",
+            status=CaseStatus.OPEN,
             category=triage.category,
             priority=triage.priority,
             severity=triage.severity,
@@ -191,7 +192,7 @@ def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config
         session.add(case)
         session.flush()
         row.case_id = case.id
-        row.slack_state = "pending"
+        row.slack_state = SlackState.PENDING
         result.new_cases.append(case.id)
         audit(session, case.id, "system", "opened", post_id=row.id, category=triage.category, priority=triage.priority)
     session.flush()

@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import utcnow
-from bot.domain.cases import ANSWERABLE, CaseError, lost_race, audit
+from bot.domain.cases import ANSWERABLE, CaseError, audit, lost_race
+from bot.domain.states import CaseStatus, ReplyStatus, RETIRED_REPLIES
 from storage import models as m
 
 
@@ -40,23 +41,23 @@ def approve(
     texts = {kind: text.strip() for kind, text in replies.items()}
     if not texts or any(not text for text in texts.values()):
         raise CaseError("The reply is empty: write something before sending.")
-    allowed = ANSWERABLE + (("pending_approval",) if approver else ())
+    allowed = ANSWERABLE + ((CaseStatus.PENDING_APPROVAL,) if approver else ())
     won = session.execute(
         update(m.Case)
         .where(m.Case.id == case_id, m.Case.status.in_(allowed))
-        .values(status="pending_approval" if hold else "replying", last_error=None, updated_at=now)
+        .values(status=CaseStatus.PENDING_APPROVAL if hold else CaseStatus.REPLYING, last_error=None, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not won:
         raise lost_race(session, case_id)
     session.execute(
-        update(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == "awaiting").values(status="superseded")
+        update(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == ReplyStatus.AWAITING).values(status=ReplyStatus.SUPERSEDED)
     )
     approval_id = str(uuid4())
     rows = [
         m.Reply(
             case_id=case_id, approval_id=approval_id, kind=kind, text=text, requested_by=user_id,
-            approved_by=None if hold else user_id, status="awaiting" if hold else "queued", created_at=now, next_attempt_at=now,
+            approved_by=None if hold else user_id, status=ReplyStatus.AWAITING if hold else ReplyStatus.QUEUED, created_at=now, next_attempt_at=now,
         )
         for kind, text in sorted(texts.items(), key=lambda kv: kv[0] != "private")
     ]
@@ -71,15 +72,15 @@ def release(session: Session, case_id: int, approver_id: str, now: datetime | No
     now = now or utcnow()
     won = session.execute(
         update(m.Case)
-        .where(m.Case.id == case_id, m.Case.status == "pending_approval")
-        .values(status="replying", updated_at=now)
+        .where(m.Case.id == case_id, m.Case.status == CaseStatus.PENDING_APPROVAL)
+        .values(status=CaseStatus.REPLYING, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not won:
         raise lost_race(session, case_id)
-    rows = list(session.scalars(select(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == "awaiting").order_by(m.Reply.id)))
+    rows = list(session.scalars(select(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == ReplyStatus.AWAITING).order_by(m.Reply.id)))
     for row in rows:
-        row.status, row.approved_by, row.next_attempt_at = "queued", approver_id, now
+        row.status, row.approved_by, row.next_attempt_at = ReplyStatus.QUEUED, approver_id, now
     audit(session, case_id, approver_id, "approved", approval_id=rows[0].approval_id if rows else None)
     return Approval(case_id, rows[0].approval_id if rows else "", tuple(r.id for r in rows))
 
@@ -88,11 +89,11 @@ def reject(session: Session, case_id: int, approver_id: str, now: datetime | Non
     """Send the held draft back: nothing goes out and the case is open again."""
     now = now or utcnow()
     won = session.execute(
-        update(m.Case).where(m.Case.id == case_id, m.Case.status == "pending_approval").values(status="open", updated_at=now)
+        update(m.Case).where(m.Case.id == case_id, m.Case.status == CaseStatus.PENDING_APPROVAL).values(status=CaseStatus.OPEN, updated_at=now)
     ).rowcount
     if not won:
         raise CaseError("There is no draft waiting for approval on this case.")
-    session.execute(update(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == "awaiting").values(status="rejected"))
+    session.execute(update(m.Reply).where(m.Reply.case_id == case_id, m.Reply.status == ReplyStatus.AWAITING).values(status=ReplyStatus.REJECTED))
     audit(session, case_id, approver_id, "rejected")
 
 
@@ -101,8 +102,8 @@ def take_reply(session: Session, reply_id: int, now: datetime | None = None) -> 
     now = now or utcnow()
     won = session.execute(
         update(m.Reply)
-        .where(m.Reply.id == reply_id, m.Reply.status == "queued", m.Reply.next_attempt_at <= now)
-        .values(status="sending", attempts=m.Reply.attempts + 1)
+        .where(m.Reply.id == reply_id, m.Reply.status == ReplyStatus.QUEUED, m.Reply.next_attempt_at <= now)
+        .values(status=ReplyStatus.SENDING, attempts=m.Reply.attempts + 1)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not won:
@@ -114,7 +115,7 @@ def take_reply(session: Session, reply_id: int, now: datetime | None = None) -> 
 
 def record_sent(session: Session, reply: m.Reply, external_id: str, url: str, now: datetime | None = None) -> None:
     now = now or utcnow()
-    reply.status, reply.external_id, reply.url, reply.sent_at, reply.error = "sent", external_id, url, now, None
+    reply.status, reply.external_id, reply.url, reply.sent_at, reply.error = ReplyStatus.SENT, external_id, url, now, None
     case = reply.case
     if case.first_response_at is None:
         case.first_response_at = now
@@ -133,11 +134,11 @@ def record_failure(session: Session, reply: m.Reply, message: str, *, transient:
     reply.error = message
     if transient and reply.attempts < MAX_ATTEMPTS:
         delay = retry_after if retry_after is not None else min(300, 5 * 2 ** (reply.attempts - 1))
-        reply.status = "queued"
+        reply.status = ReplyStatus.QUEUED
         reply.next_attempt_at = now + timedelta(seconds=delay)
         audit(session, reply.case_id, "system", "send_delayed", reply_id=reply.id, error=message, retry_in=delay)
         return True
-    reply.status = "failed"
+    reply.status = ReplyStatus.FAILED
     audit(session, reply.case_id, "system", "send_failed", reply_id=reply.id, kind=reply.kind, error=message)
     settle(session, reply.case, now)
     return False
@@ -146,19 +147,19 @@ def record_failure(session: Session, reply: m.Reply, message: str, *, transient:
 def settle(session: Session, case: m.Case, now: datetime) -> None:
     """Once every reply of the latest approval is done, the case is answered or failed."""
     session.flush()
-    live = [r for r in case.replies if r.status not in ("superseded", "rejected")]
+    live = [r for r in case.replies if r.status not in RETIRED_REPLIES]
     latest = live[-1].approval_id
     batch = [r for r in live if r.approval_id == latest]
-    if any(r.status in ("queued", "sending") for r in batch):
+    if any(r.status in (ReplyStatus.QUEUED, ReplyStatus.SENDING) for r in batch):
         return
-    if any(r.status == "sent" for r in batch):
-        case.status = "answered"
+    if any(r.status == ReplyStatus.SENT for r in batch):
+        case.status = CaseStatus.ANSWERED
         case.answered_by = batch[0].requested_by
         case.resolved_at = now
-        failed = [r for r in batch if r.status == "failed"]
+        failed = [r for r in batch if r.status == ReplyStatus.FAILED]
         case.last_error = f"{failed[0].kind} reply failed: {failed[0].error}" if failed else None
     else:
-        case.status = "failed"
+        case.status = CaseStatus.FAILED
         case.last_error = batch[0].error
 
 
@@ -166,6 +167,6 @@ def due_replies(session: Session, now: datetime | None = None, limit: int = 50) 
     now = now or utcnow()
     return list(
         session.scalars(
-            select(m.Reply.id).where(m.Reply.status == "queued", m.Reply.next_attempt_at <= now).order_by(m.Reply.id).limit(limit)
+            select(m.Reply.id).where(m.Reply.status == ReplyStatus.QUEUED, m.Reply.next_attempt_at <= now).order_by(m.Reply.id).limit(limit)
         )
     )

@@ -24,10 +24,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from bot.clock import utcnow
+from bot.domain.states import CaseStatus, ReplyStatus, WAITING_STATUSES
 from storage import models as m
 
 PERIODS = {"today": 1, "7d": 7, "30d": 30}
-UNRESOLVED = ("open", "failed", "pending_approval", "replying")  # the customer has no answer yet: the backlog
+UNRESOLVED = (*WAITING_STATUSES, CaseStatus.REPLYING)  # the customer has no answer yet: the backlog
 AGE_BUCKETS = ((timedelta(hours=1), "< 1 h"), (timedelta(hours=4), "1–4 h"), (timedelta(hours=24), "4–24 h"), (timedelta(days=3), "1–3 days"))
 OLDEST_AGE = "> 3 days"
 
@@ -65,7 +66,7 @@ def _seconds_between_postgresql(element, compiler, **kw):
 
 
 RESPONSE_SECONDS = seconds_between(cases.c.first_response_at, cases.c.created_at)
-MOVED_TO_DM = exists().where(replies.c.case_id == cases.c.id, replies.c.kind == "private", replies.c.status == "sent")
+MOVED_TO_DM = exists().where(replies.c.case_id == cases.c.id, replies.c.kind == "private", replies.c.status == ReplyStatus.SENT)
 
 
 def _bucket_of(column: ColumnElement, edges: list[datetime], low: int = 0, high: int | None = None) -> ColumnElement:
@@ -352,12 +353,12 @@ def _numbers(db: Db, period: Period, now: datetime, *, chart: bool) -> tuple[Tot
             cases.c.network,
             cases.c.category,
             func.count().label("opened"),
-            _count_if(cases.c.status == "answered").label("answered"),
-            _count_if(cases.c.status == "dismissed").label("dismissed"),
+            _count_if(cases.c.status == CaseStatus.ANSWERED).label("answered"),
+            _count_if(cases.c.status == CaseStatus.DISMISSED).label("dismissed"),
             _count_if(cases.c.status.in_(UNRESOLVED)).label("unresolved"),
             _count_if(and_(responded, cases.c.sla_met == true())).label("met"),
             _count_if(missed).label("missed"),
-            _count_if(and_(cases.c.status == "answered", MOVED_TO_DM)).label("moved"),
+            _count_if(and_(cases.c.status == CaseStatus.ANSWERED, MOVED_TO_DM)).label("moved"),
         )
         .where(both)
         .group_by(slot, cases.c.network, cases.c.category)
@@ -369,7 +370,7 @@ def _numbers(db: Db, period: Period, now: datetime, *, chart: bool) -> tuple[Tot
         if row.slot >= 0:
             per_network = opened.setdefault(row.slot, {})
             per_network[row.network] = per_network.get(row.network, 0) + row.opened
-    groupings = [case((current, 1), else_=0), case((and_(current, cases.c.status == "answered"), cases.c.answered_by))]
+    groupings = [case((current, 1), else_=0), case((and_(current, cases.c.status == CaseStatus.ANSWERED), cases.c.answered_by))]
     if chart:
         groupings.append(case((current, bucket)))
     latency = _latencies(db, [both], groupings)

@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from bot.clock import utcnow
 from bot.domain.cases import audit
+from bot.domain.states import CaseStatus, ReplyStatus, WAITING_STATUSES
 from storage import models as m
 
 STATES = ("visible", "hidden", "removed")
-CLOSABLE = ("open", "failed", "pending_approval")  # nothing went out yet, and now nothing can
+CLOSABLE = WAITING_STATUSES  # nothing went out yet, and now nothing can
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,12 @@ def apply(session: Session, network: str, external_id: str, state: str, *, casca
             closed = bool(session.execute(
                 update(m.Case)
                 .where(m.Case.id == case.id, m.Case.status.in_(CLOSABLE))
-                .values(status="dismissed", dismissed_reason="deleted", resolved_at=now, updated_at=now)
+                .values(status=CaseStatus.DISMISSED, dismissed_reason="deleted", resolved_at=now, updated_at=now)
                 .execution_options(synchronize_session=False)
             ).rowcount)
             if closed:
-                session.execute(update(m.Reply).where(m.Reply.case_id == case.id, m.Reply.status == "awaiting")
-                                .values(status="superseded"))
+                session.execute(update(m.Reply).where(m.Reply.case_id == case.id, m.Reply.status == ReplyStatus.AWAITING)
+                                .values(status=ReplyStatus.SUPERSEDED))
                 session.refresh(case)
         audit(session, case.id, "system", f"post_{state}", post_id=post.id, closed=closed)
         touched.append(Touched(case.id, post.id, state, is_root, closed))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from bot.clock import utcnow
 from bot.domain import escalation, oncall, sla
 from bot.domain.escalation import ESCALATE, NUDGE, PAGE
+from bot.domain.states import WAITING_STATUSES
 from bot.jobs import Job
 from bot.runtime import Runtime
 from bot.slack import oncall_blocks
@@ -259,7 +260,7 @@ class ClockKeeper:
         with self.rt.db.session() as session:
             rows = session.execute(
                 select(m.Case.id, m.Case.due_at)
-                .where(m.Case.status.in_(("open", "failed", "pending_approval")), m.Case.card_ts.is_not(None), m.Case.due_at.is_not(None))
+                .where(m.Case.status.in_(WAITING_STATUSES), m.Case.card_ts.is_not(None), m.Case.due_at.is_not(None))
                 .order_by(m.Case.due_at)
                 .limit(1000)
             ).all()

@@ -11,6 +11,7 @@ from bot.clock import utcnow
 from bot.flows import notices
 from bot.domain import cases, ingest, outbox
 from bot.domain.posts import Post
+from bot.domain.states import CaseStatus, ReplyStatus, RETIRED_REPLIES
 from bot.networks.base import NetworkError, Target
 from bot.runtime import Runtime
 from bot.slack.blocks import history_entry
@@ -156,7 +157,7 @@ def _waits_for_sibling(session, reply: m.Reply) -> bool:
     if reply.kind != "public":
         return False
     private = session.scalars(select(m.Reply).where(m.Reply.approval_id == reply.approval_id, m.Reply.kind == "private")).first()
-    return private is not None and private.status != "sent"
+    return private is not None and private.status != ReplyStatus.SENT
 
 
 def _fail(rt: Runtime, reply_id: int, message: str, *, transient: bool, retry_after: float | None = None) -> None:
@@ -165,9 +166,9 @@ def _fail(rt: Runtime, reply_id: int, message: str, *, transient: bool, retry_af
         requeued = outbox.record_failure(session, reply, message, transient=transient, retry_after=retry_after)
         if not requeued and reply.kind == "private":
             for sibling in session.scalars(
-                select(m.Reply).where(m.Reply.approval_id == reply.approval_id, m.Reply.kind == "public", m.Reply.status == "queued")
+                select(m.Reply).where(m.Reply.approval_id == reply.approval_id, m.Reply.kind == "public", m.Reply.status == ReplyStatus.QUEUED)
             ):
-                sibling.status = "failed"
+                sibling.status = ReplyStatus.FAILED
                 sibling.error = outbox.WAITED_FOR_DM
             outbox.settle(session, reply.case, utcnow())
         case_id, network = reply.case_id, reply.case.network
@@ -183,7 +184,7 @@ def process_outbox(rt: Runtime) -> int:
     with rt.db.session() as session:
         due = outbox.due_replies(session, now)
         lost = list(
-            session.scalars(select(m.Reply.id).where(m.Reply.status == "sending", m.Reply.next_attempt_at < now - SENDING_TIMEOUT))
+            session.scalars(select(m.Reply.id).where(m.Reply.status == ReplyStatus.SENDING, m.Reply.next_attempt_at < now - SENDING_TIMEOUT))
         )
     for reply_id in lost:
         # We cannot know whether the network took it; never resend on our own.
@@ -204,9 +205,9 @@ def retry(rt: Runtime, case_id: int, user_id: str) -> outbox.Approval:
         case = session.get(m.Case, case_id)
         if case is None:
             raise cases.CaseError("This case no longer exists.")
-        if case.status != "failed" or not case.replies:
+        if case.status != CaseStatus.FAILED or not case.replies:
             raise cases.CaseError("Only a failed reply can be retried.")
-        live = [r for r in case.replies if r.status not in ("superseded", "rejected")]
+        live = [r for r in case.replies if r.status not in RETIRED_REPLIES]
         latest = live[-1].approval_id
         texts = {r.kind: r.text for r in live if r.approval_id == latest}
     return approve(rt, case_id, user_id, texts)
@@ -216,7 +217,7 @@ def release_stale_claims(rt: Runtime, older_than: timedelta | None = None) -> in
     """Free claims nobody acted on, so the case shows up as waiting again."""
     older_than = older_than or rt.config.workflow.claim_timeout
     with rt.db.session() as session:
-        ids = list(session.scalars(select(m.Case.id).where(m.Case.claimed_at < utcnow() - older_than, m.Case.status == "open")))
+        ids = list(session.scalars(select(m.Case.id).where(m.Case.claimed_at < utcnow() - older_than, m.Case.status == CaseStatus.OPEN)))
         if ids:
             session.execute(update(m.Case).where(m.Case.id.in_(ids)).values(claimed_by=None, claimed_at=None))
     for case_id in ids:

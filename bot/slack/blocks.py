@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from bot.clock import utcnow
 from bot.domain import sla
+from bot.domain.states import CaseStatus, ReplyStatus, OPEN_STATUSES, WAITING_STATUSES
 from bot.slack.ids import ANYWAY, INPUT, Action, Block, View, case_ref
 from bot.slack.text import compact_number, escape, truncate  # noqa: F401 - escape is re-exported
 from storage import models as m
@@ -75,23 +76,23 @@ def author_line(post: m.Post) -> str:
 
 
 def status_line(case: m.Case) -> str:
-    sent = [r for r in case.replies if r.status == "sent"]
-    if case.status == "answered":
+    sent = [r for r in case.replies if r.status == ReplyStatus.SENT]
+    if case.status == CaseStatus.ANSWERED:
         links = " · ".join(link(r.url, "view reply" if r.kind == "public" else "DM sent") for r in sent if r.url or r.kind == "private")
         when = slack_date(sent[-1].sent_at) if sent else ""
         extra = f"\n:warning: {escape(case.last_error)}" if case.last_error else ""
         return f":white_check_mark: Replied by <@{case.answered_by}> {when}{' · ' + links if links else ''}{extra}"
-    if case.status == "replying":
+    if case.status == CaseStatus.REPLYING:
         return ":hourglass_flowing_sand: Sending the reply…"
-    if case.status == "pending_approval":
-        held = [r for r in case.replies if r.status == "awaiting"]
+    if case.status == CaseStatus.PENDING_APPROVAL:
+        held = [r for r in case.replies if r.status == ReplyStatus.AWAITING]
         who = f" drafted by <@{held[0].requested_by}>" if held else ""
         return f":raised_hand: Waiting for an approver{who}"
-    if case.status == "failed":
-        dm_refused = any(r.kind == "private" and r.status == "failed" for r in case.replies[-2:])
+    if case.status == CaseStatus.FAILED:
+        dm_refused = any(r.kind == "private" and r.status == ReplyStatus.FAILED for r in case.replies[-2:])
         hint = "*Edit* sends a public reply instead" if dm_refused else "use *Retry* or *Edit*"
         return f":warning: *Not sent:* {escape(case.last_error or 'unknown error')}. Nothing went out; {hint}."
-    if case.status == "dismissed":
+    if case.status == CaseStatus.DISMISSED:
         reason = DISMISS_REASONS.get(case.dismissed_reason or "", case.dismissed_reason or "")
         return f":no_entry_sign: Dismissed ({escape(reason)})"
     if case.claimed_by:
@@ -104,7 +105,7 @@ def sla_clock(case: m.Case, now: datetime | None = None) -> str:
     if case.first_response_at is not None and case.created_at is not None:
         met = "within the SLA" if case.sla_met else "outside the SLA"
         return f"first response in {sla.duration_text(case.first_response_at - case.created_at)} ({met})"
-    if case.due_at is None or case.status not in ("open", "failed", "pending_approval"):
+    if case.due_at is None or case.status not in WAITING_STATUSES:
         return ""
     now = now or utcnow()
     icon = ":alarm_clock:" if sla.is_overdue(case.due_at, now) else ":hourglass_flowing_sand:"
@@ -136,11 +137,11 @@ def case_card(case: m.Case, network_label: str | None = None, *, now: datetime |
     facts.append(link(root.url, f"Open on {label}"))
     blocks.append(context(" · ".join(facts)))
     blocks.extend(network_notes(case, label, now))
-    if case.status == "pending_approval":
-        for reply in (r for r in case.replies if r.status == "awaiting"):
+    if case.status == CaseStatus.PENDING_APPROVAL:
+        for reply in (r for r in case.replies if r.status == ReplyStatus.AWAITING):
             title = "Draft reply" if reply.kind == "public" else "Draft private message"
             blocks.append(section(f"*{title}* (needs approval)\n" + escape(truncate(reply.text, TEXT_LIMIT))))
-    elif case.status in ("open", "failed") and case.suggested_reply:
+    elif case.status in OPEN_STATUSES and case.suggested_reply:
         blocks.append(section("*Suggested reply*\n" + escape(case.suggested_reply)))
         if case.alternative_reply:
             blocks.append(context("Sent for a similar case before (pick it in *Edit*): " + escape(truncate(case.alternative_reply, 280))))
@@ -164,10 +165,10 @@ def network_notes(case: m.Case, label: str, now: datetime | None = None) -> list
     elif visibility == "hidden":
         notes.append(f":see_no_evil: Hidden on {label}: only the author and their friends can see it.")
     kinds, window = PRIVATE_REPLY_RULES.get(case.network, ((), None))
-    if window and root.kind in kinds and case.status in ("open", "failed") and visibility != "removed":
+    if window and root.kind in kinds and case.status in OPEN_STATUSES and visibility != "removed":
         now = now or utcnow()
         closes = root.created_at + window
-        if any(r.kind == "private" and r.status == "sent" for r in case.replies):
+        if any(r.kind == "private" and r.status == ReplyStatus.SENT for r in case.replies):
             notes.append(f":envelope: A private reply was already sent: {label} allows one per comment, so *Move to DM* can only reply publicly.")
         elif now > closes:
             notes.append(f":envelope: *Move to DM* cannot send a private reply any more: {label} allows it only within {window.days} days of the comment.")
@@ -203,7 +204,7 @@ def connection_restored(label: str) -> tuple[str, list[dict]]:
 
 
 def case_actions(case: m.Case) -> list[dict]:
-    if case.status == "open" and case.category == "praise":
+    if case.status == CaseStatus.OPEN and case.category == "praise":
         # Praise deserves a fast answer too: one click thanks them, nothing else to manage.
         return [
             button("Say thanks", Action.APPROVE, case.id, style="primary"),
@@ -211,7 +212,7 @@ def case_actions(case: m.Case) -> list[dict]:
             dismiss_menu(case.id),
             refile_menu(case),
         ]
-    if case.status == "open":
+    if case.status == CaseStatus.OPEN:
         buttons = [
             button("Approve", Action.APPROVE, case.id, style="primary"),
             button("Edit", Action.EDIT, case.id),
@@ -222,13 +223,13 @@ def case_actions(case: m.Case) -> list[dict]:
         buttons.append(dismiss_menu(case.id))
         buttons.append(refile_menu(case))
         return buttons
-    if case.status == "pending_approval":
+    if case.status == CaseStatus.PENDING_APPROVAL:
         return [
             button("Approve", Action.APPROVE, case.id, style="primary"),
             button("Edit", Action.EDIT, case.id),
             button("Reject", Action.REJECT, case.id),
         ]
-    if case.status == "failed":
+    if case.status == CaseStatus.FAILED:
         return [
             button("Retry", Action.RETRY, case.id, style="danger"),
             button("Edit", Action.EDIT, case.id),

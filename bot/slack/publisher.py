@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from bot.clock import utcnow
+from bot.domain.states import SlackState
 from bot.slack import blocks
 from storage import models as m
 from storage.db import Database
@@ -45,7 +46,7 @@ class Publisher:
                     for post_id in session.scalars(
                         select(m.Post.id)
                         .join(m.Case, m.Post.case_id == m.Case.id)
-                        .where(m.Post.slack_state == "pending", m.Post.id.not_in(seen) if seen else True)
+                        .where(m.Post.slack_state == SlackState.PENDING, m.Post.id.not_in(seen) if seen else True)
                         .order_by(_PRIORITY_RANK, m.Post.id)
                         .limit(batch)
                     )
@@ -64,8 +65,8 @@ class Publisher:
             return bool(
                 session.execute(
                     update(m.Post)
-                    .where(m.Post.id == post_id, m.Post.slack_state == "pending")
-                    .values(slack_state="posting", slack_claimed_at=utcnow())
+                    .where(m.Post.id == post_id, m.Post.slack_state == SlackState.PENDING)
+                    .values(slack_state=SlackState.POSTING, slack_claimed_at=utcnow())
                 ).rowcount
             )
 
@@ -110,12 +111,12 @@ class Publisher:
 
     def _release(self, post_id: int, error: str) -> None:
         with self.db.session() as session:
-            session.execute(update(m.Post).where(m.Post.id == post_id).values(slack_state="pending", slack_error=error))
+            session.execute(update(m.Post).where(m.Post.id == post_id).values(slack_state=SlackState.PENDING, slack_error=error))
 
     def _mark_posted(self, post_id: int, ts: str, is_root: bool) -> None:
         with self.db.session() as session:
             post = session.get(m.Post, post_id)
-            post.slack_state, post.slack_ts, post.slack_error = "posted", ts, None
+            post.slack_state, post.slack_ts, post.slack_error = SlackState.POSTED, ts, None
             if is_root:
                 session.get(m.Case, post.case_id).card_ts = ts
 
@@ -126,7 +127,7 @@ class Publisher:
             stuck = session.execute(
                 select(m.Post.id, m.Post.slack_claimed_at, m.Case.channel, m.Case.card_ts)
                 .join(m.Case, m.Post.case_id == m.Case.id)
-                .where(m.Post.slack_state == "posting", m.Post.slack_claimed_at < now - STUCK_AFTER)
+                .where(m.Post.slack_state == SlackState.POSTING, m.Post.slack_claimed_at < now - STUCK_AFTER)
             ).all()
         settled = 0
         for post_id, claimed_at, channel, card_ts in stuck:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.domain.states import CaseStatus
 from bot.domain.stats import Report, SlowCase, Totals
 from bot.slack.blocks import NETWORK_EMOJI, NETWORK_LABEL, PRIORITY_BADGE, context, escape, link, mrkdwn, plain, section
 from bot.slack.text import truncate
 
 AGENT_LINES = 15
-WAITING_ON = {"pending_approval": " · held for an approver", "failed": " · :warning: reply failed", "replying": " · sending now"}
+WAITING_ON = {CaseStatus.PENDING_APPROVAL: " · held for an approver", CaseStatus.FAILED: " · :warning: reply failed", CaseStatus.REPLYING: " · sending now"}
 COHORT_NOTE = "Counts cover cases opened in the period. The SLA share counts answered cases, and open cases already past due as missed."
 
 
