@@ -80,9 +80,12 @@ def run_checks(console: Console | None = None) -> int:
 
 def _check_triage() -> tuple[str, bool, str]:
     from bot.triage import encoder
-    from bot.triage.model import get_model
+    from bot.triage.model import ModelLoadError, get_model
 
-    model = get_model()
+    try:
+        model = get_model()
+    except ModelLoadError as exc:
+        return ("triage", False, str(exc))
     if model.encoder is not None:
         return ("triage", True, f"n-gram model + fine-tuned encoder, complaint at blended score >= {model.active_threshold:.2f}")
     if encoder.encoder_dir() is None:

@@ -57,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"socialdesk: configuration problem:\n{exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:
+        from bot.triage.model import ModelLoadError  # already imported if it is one: cheap here
+
+        if not isinstance(exc, ModelLoadError):
+            raise
+        print(f"socialdesk: cannot start: {exc}", file=sys.stderr)
+        return 2
     return 1
 
 

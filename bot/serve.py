@@ -13,6 +13,7 @@ from bot.app import build_bolt, build_web
 from bot.config import ConfigError, load_file_config, load_settings, secret
 from bot.runtime import build_runtime
 from bot.scheduler import Scheduler
+from bot.triage.model import get_model
 
 log = logging.getLogger("socialdesk")
 
@@ -37,6 +38,9 @@ def run(role: str = "all") -> int:
             "missing " + ", ".join(missing) + ". Set them in the environment or a .env file "
             "(README: 'Connect a real workspace'), or try everything offline with `socialdesk demo`."
         )
+    # Load triage before anything is served: a model that cannot load stops the start
+    # here, instead of the first post failing (it is never retrained on the fly).
+    get_model()
     rt = build_runtime(settings, config)
     rt.db.upgrade()
     if not rt.networks:

@@ -5,7 +5,7 @@ The complaint score blends this n-gram model with the fine-tuned encoder of
 other heads (sentiment, severity, anger) are the n-gram model's alone.
 
 The model file (``model.joblib`` beside this module) is produced by
-``python -m bot.triage.training.train``.  It holds one shared feature extractor (word and
+``socialdesk train``.  It holds one shared feature extractor (word and
 character TF-IDF plus a small complaint lexicon) and four linear heads:
 
 * ``complaint`` — complaint probability (the decision threshold is tuned for
@@ -14,9 +14,11 @@ character TF-IDF plus a small complaint lexicon) and four linear heads:
 * ``severity`` — 1..4 for complaints (X-CI labels);
 * ``anger`` — anger vs other emotions (X-CI labels).
 
-Nothing here touches the network.  If the model file is missing or was written
-by another scikit-learn version, the model is retrained in memory from the CSV
-shipped in ``data/`` (a few seconds) rather than failing.
+Nothing here touches the network, and nothing here trains: a model file that is
+missing, unreadable or written by another scikit-learn version raises
+:class:`ModelLoadError` (``socialdesk run`` stops at start-up saying so) rather
+than being retrained behind the team's back.  Training lives in
+:mod:`bot.triage.training`, run by ``socialdesk train``.
 """
 
 from __future__ import annotations
@@ -342,50 +344,43 @@ def model_path() -> Path:
     return Path(os.environ.get(MODEL_ENV) or MODEL_PATH)
 
 
-def _load_file(path: Path) -> TriageModel | None:
+class ModelLoadError(RuntimeError):
+    """The triage model cannot be used; the message names the file and the fix."""
+
+
+def load_model(path: Path) -> TriageModel:
+    """Read a model file written by ``socialdesk train``; ModelLoadError says why it cannot be used."""
     import joblib
     import sklearn
 
+    fix = f"reinstall socialdesk, or run `socialdesk train` to write it again (or point {MODEL_ENV} at a good file)"
     if not path.exists():
-        log.warning("triage model %s missing; retraining in memory from %s", path, DATA_PATH)
-        return None
+        raise ModelLoadError(f"triage model {path} is missing: {fix}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             m = joblib.load(path)
-    except Exception:  # noqa: BLE001 - any unpickling failure falls back to retraining
-        log.exception("could not load triage model %s; retraining in memory", path)
-        return None
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the operator
+        raise ModelLoadError(f"triage model {path} could not be read ({type(exc).__name__}: {exc}): {fix}") from exc
     if not isinstance(m, TriageModel):
-        log.warning("triage model %s has unexpected type %s; retraining", path, type(m))
-        return None
+        raise ModelLoadError(f"triage model {path} holds a {type(m).__name__}, not a triage model: {fix}")
     built = m.meta.get("sklearn_version")
     if built != sklearn.__version__:
-        log.warning(
-            "triage model built with scikit-learn %s, running %s; retraining in memory",
-            built,
-            sklearn.__version__,
-        )
-        return None
+        raise ModelLoadError(f"triage model {path} was built with scikit-learn {built}, this install runs {sklearn.__version__}: {fix}")
     return m
 
 
 def get_model() -> TriageModel:
-    """The shipped model, loaded once (thread-safe)."""
+    """The shipped model, loaded once (thread-safe); ModelLoadError if it cannot be."""
     global _model
     m = _model
     if m is not None:
         return m
     with _lock:
         if _model is None:
-            loaded = _load_file(model_path())
-            if loaded is None:
-                from .training.train import fit_model
-
-                loaded = fit_model()
             from .encoder import load_encoder
 
-            _model = loaded.attach_encoder(load_encoder())
+            _model = load_model(model_path()).attach_encoder(load_encoder())
         return _model
 
 
