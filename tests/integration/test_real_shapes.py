@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from bot import workflows
+from bot.flows import workflows
 from bot.emulators.stack import X_SECRET, card_text
 from bot.emulators.x import sign_webhook
 from storage import models as m
