@@ -10,16 +10,13 @@ import itertools
 import json
 import re
 import time
-import warnings
 from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any
 
+from bot.domain.replylength import weighted_length
 from bot.emulators.http import EmulatorServer, Reply, Request
 
-with warnings.catch_warnings():  # twitter-text-parser imports the deprecated pkg_resources
-    warnings.simplefilter("ignore", UserWarning)
-    from twitter_text import parse_tweet
 
 API_HOST = "https://api.twitter.com"
 WINDOW_SECONDS = 15 * 60
@@ -411,7 +408,7 @@ class XEmulator(EmulatorServer):
         text = body.get("text") or ""
         if not text.strip():
             return _invalid("Either text or media is required", text=text)
-        if parse_tweet(text).weightedLength > 280:
+        if weighted_length(text) > 280:
             return _invalid("Your Tweet text is too long. For more information on how Twitter determines text "
                             "length see https://github.com/twitter/twitter-text.", text=text)
         if any(t["author_id"] == self.brand_id and t["text"] == text for t in self._tweets.values()):
