@@ -19,13 +19,17 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 
-def slack_client(settings: Settings) -> WebClient:
-    """Retries 429s after Retry-After; connection errors are not retried blindly (a post could double)."""
+def slack_client(settings: Settings, *, retry_rate_limited: bool = True) -> WebClient:
+    """Retries 429s after Retry-After; connection errors are not retried blindly (a post could double).
+
+    The publisher's client does not retry 429s itself: it paces every channel and
+    shares Slack's Retry-After with every other sender instead of sleeping on it.
+    """
     return WebClient(
         token=secret(settings.slack_bot_token) or None,
         base_url=settings.slack_api_url,
         timeout=15,
-        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)],
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)] if retry_rate_limited else [],
     )
 
 
@@ -56,6 +60,7 @@ class Runtime:
         return self.own_ids[name]
 
     def close(self) -> None:
+        self.publisher.close()
         self.background.shutdown(wait=True, cancel_futures=False)
         self.db.dispose()
 
@@ -70,5 +75,5 @@ def build_runtime(settings: Settings, config: FileConfig | None = None) -> Runti
         db=db,
         slack=client,
         networks=build_networks(settings),
-        publisher=Publisher(client, db),
+        publisher=Publisher(slack_client(settings, retry_rate_limited=False), db),
     )

@@ -27,7 +27,8 @@ def core_jobs(rt: Runtime) -> list[Job]:
         for name in rt.networks
     ]
     jobs += [
-        Job("deliver", lambda: workflows.deliver(rt), "interval", {"seconds": 10}, True),
+        # Keeps draining the queue at Slack's pace; one run waits for budget rather than returning early.
+        Job("deliver", lambda: workflows.deliver(rt, max_wait=25), "interval", {"seconds": 5}, True),
         Job("outbox", lambda: workflows.process_outbox(rt), "interval", {"seconds": 5}),
         Job("release_claims", lambda: workflows.release_stale_claims(rt), "interval", {"minutes": 5}),
     ]

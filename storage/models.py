@@ -257,3 +257,39 @@ class OncallHandoff(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("user_id", "starts_at", name="uq_oncall_handoffs_user_start"),)
+
+
+class SlackChannel(Base):
+    """Our share of Slack's ~1 message/s per channel: a token bucket and Retry-After, shared by every sender."""
+
+    __tablename__ = "slack_channels"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    refilled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # Slack's Retry-After
+    version: Mapped[int] = mapped_column(Integer, default=0)  # compare-and-set: one sender takes each token
+
+
+class SlackMessage(Base):
+    """A message waiting to go into Slack that is not a post's card (a thread note, an incident message).
+
+    Built when it is sent (so it shows the latest state), claimed pending -> posting by one
+    sender, and carries its id in the message metadata so a lost answer can be reconciled.
+    """
+
+    __tablename__ = "slack_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # note | incident | incident_batch
+    ref_id: Mapped[int] = mapped_column(Integer)  # the case (note) or incident it belongs to
+    text: Mapped[str] = mapped_column(Text, default="")
+    rank: Mapped[int] = mapped_column(Integer, default=1)  # 0 most urgent, like card priorities
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending -> posting -> posted
+    ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_slack_messages_state", "state", "rank", "id"),)

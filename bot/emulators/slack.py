@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import math
 import mimetypes
 import threading
 import time
@@ -53,6 +54,8 @@ class SlackEmulator(EmulatorServer):
         team_id: str = "T0001",
         bot_user_id: str = "U0BOT",
         known_channels: list[str] | None = None,
+        post_rate: float = 1.0,
+        post_burst: int = 10,
     ) -> None:
         super().__init__()
         self.token = token
@@ -62,6 +65,9 @@ class SlackEmulator(EmulatorServer):
         self.bot_id = "B0001"
         self.app_id = "A0001"
         self.known_channels = None if known_channels is None else set(known_channels)
+        # Slack's chat.postMessage limit: about one message per second per channel, short bursts allowed.
+        self.post_rate = post_rate
+        self.post_burst = post_burst
         self._ws_server = None
         self._sockets: list[ServerConnection] = []
         self._reset_state()
@@ -80,6 +86,9 @@ class SlackEmulator(EmulatorServer):
         self._uploads: dict[str, dict] = {}
         self._responses: list[Any] = []
         self._socket_acks: list[dict] = []
+        self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, at)
+        self._retry_until: dict[str, float] = {}  # channel -> monotonic time its last Retry-After ends
+        self.rate_limited: list[dict] = []  # one entry per 429: channel, retry_after, early (came before a Retry-After ended)
         self.add_user(self.bot_user_id, "socialdesk", "Socialdesk", is_bot=True)
 
     def reset(self) -> None:
@@ -357,10 +366,36 @@ class SlackEmulator(EmulatorServer):
             return _err("channel_not_found")
         if not (params.get("text") or params.get("blocks") or params.get("attachments")):
             return _err("no_text")
+        limited = self._rate_limit(channel)
+        if limited is not None:
+            return limited
         message = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id, "text": params.get("text", "")}
         message.update({k: params[k] for k in ("blocks", "attachments", "metadata") if k in params})
         message = self._store_message(channel, message, params.get("thread_ts"))
         return _ok(channel=channel, ts=message["ts"], message=copy.deepcopy(message))
+
+    def _rate_limit(self, channel: str) -> Reply | None:
+        """A token bucket per channel; a 429 says how long to wait, like Slack's Retry-After."""
+        if not self.post_rate:
+            return None
+        now = time.monotonic()
+        tokens, at = self._buckets.get(channel, (float(self.post_burst), now))
+        tokens = min(float(self.post_burst), tokens + (now - at) * self.post_rate)
+        if tokens >= 1:
+            self._buckets[channel] = (tokens - 1, now)
+            return None
+        self._buckets[channel] = (tokens, now)
+        wait = max(1, math.ceil((1 - tokens) / self.post_rate))
+        early = now < self._retry_until.get(channel, 0.0)
+        self._retry_until[channel] = max(self._retry_until.get(channel, 0.0), now + wait)
+        self.rate_limited.append({"channel": channel, "retry_after": wait, "early": early})
+        return 429, {"Retry-After": str(wait)}, {"ok": False, "error": "ratelimited"}
+
+    @property
+    def early_retries(self) -> int:
+        """429s for calls made before the Retry-After given for that channel had passed: a retry storm."""
+        with self._lock:
+            return sum(1 for r in self.rate_limited if r["early"])
 
     def _api_chat_update(self, params: dict) -> Reply:
         channel, ts = params.get("channel"), params.get("ts")

@@ -66,9 +66,11 @@ def ingest_pushed(rt: Runtime, name: str, posts: list[Post]) -> ingest.IngestRes
     return result
 
 
-def deliver(rt: Runtime) -> int:
+def deliver(rt: Runtime, max_wait: float = 0.0) -> int:
+    """Carry queued cards and messages into Slack at the pace Slack allows; waits up to `max_wait` s for budget."""
     rt.publisher.reconcile()
-    posted = rt.publisher.deliver_pending()
+    rt.publisher.reconcile_messages()
+    posted = rt.publisher.deliver_pending(max_wait=max_wait)
     metrics.CARDS_POSTED.inc(posted)
     return posted
 

@@ -8,6 +8,9 @@ for that metadata in the channel before ever posting it again.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.error import URLError
 
@@ -19,46 +22,237 @@ from sqlalchemy.orm import selectinload
 
 from bot.clock import utcnow
 from bot.domain.states import SlackState
-from bot.slack import blocks
+from bot.slack import blocks, pacing
 from storage import models as m
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "socialdesk_post"
 STUCK_AFTER = timedelta(seconds=60)
+MESSAGE_EVENT_TYPE = "socialdesk_message"
 _PRIORITY_RANK = sql_case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=m.Case.priority, else_=4)
+NOTE_RANK = 1  # a line in a card's thread (who did what) goes before normal new cards
+WAKE_AT_MOST_AFTER = 5.0  # a blocked queue is looked at again this soon at the latest
+DRAIN_FOR = 30.0
+ROUND_WAIT = 20.0  # a caller waits at most this long for the running pump's round  # a wake-up keeps sending at Slack's pace this long before handing over
+ERROR_PAUSE = 5.0  # after an error other than 429, leave the channel alone this long
+
+
+@dataclass(frozen=True)
+class _Item:
+    source: str  # post | message
+    id: int
+    channel: str
+    rank: int
+    at: datetime
+
+
+def _retry_after(headers) -> float:
+    for name, value in (headers or {}).items():
+        if name.lower() == "retry-after":
+            value = value[0] if isinstance(value, (list, tuple)) else value
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                break
+    return 1.0
+
+
+def _is_message(message: dict, message_id: int) -> bool:
+    meta = message.get("metadata") or {}
+    return meta.get("event_type") == MESSAGE_EVENT_TYPE and (meta.get("event_payload") or {}).get("message_id") == message_id
 
 
 class Publisher:
-    def __init__(self, client: WebClient, db: Database):
+    def __init__(self, client: WebClient, db: Database, *, rate: float = pacing.RATE, burst: int = pacing.BURST):
         self.client = client
         self.db = db
+        self.rate, self.burst = rate, burst
+        self.rate_limited = 0  # 429s Slack answered us (should stay near zero: we pace ourselves)
+        self._pump_state = threading.Lock()
+        self._round_done = threading.Condition(self._pump_state)
+        self._asked = self._done = 0  # requests to deliver, and the last one a finished round covered
+        self._pumping = self._closed = False
+        self._timer: threading.Timer | None = None
+        # kind -> build(session, row) -> {"text", "blocks", "thread_ts"} or None while its thread parent is not posted
+        self.message_builders = {"note": _build_note}
+        self.after_posted: dict = {}  # kind -> hook(session, row) once posted (e.g. remember an incident's ts)
+        self.parent_finders: dict = {}  # kind -> (session, row) -> thread parent ts list, for reconcile
 
-    # -- new posts -----------------------------------------------------------
+    # -- new posts and messages, paced ------------------------------------------
 
-    def deliver_pending(self, batch: int = 100) -> int:
-        """Post waiting cards (most urgent first) and follow-ups; returns how many went out."""
-        delivered, seen = 0, set()
-        while True:
-            with self.db.session() as session:
-                ids = [
-                    post_id
-                    for post_id in session.scalars(
-                        select(m.Post.id)
-                        .join(m.Case, m.Post.case_id == m.Case.id)
-                        .where(m.Post.slack_state == SlackState.PENDING, m.Post.id.not_in(seen) if seen else True)
-                        .order_by(_PRIORITY_RANK, m.Post.id)
-                        .limit(batch)
-                    )
-                ]
-            if not ids:
-                return delivered
-            for post_id in ids:
-                seen.add(post_id)
-                outcome = self._deliver(post_id)
-                if outcome == "stop":
-                    return delivered
-                delivered += outcome == "posted"
+    def deliver_pending(self, batch: int = 100, max_wait: float = 0.0) -> int:
+        """Post waiting cards, follow-ups and queued messages, most urgent first, paced per channel.
+
+        One thread per process pumps. A caller that finds the pump running waits for
+        its next round (which sees the caller's work) instead of sending in parallel.
+        With `max_wait` the pump waits for Slack's budget instead of returning; work
+        left over is picked up when the budget is back. Returns how many this call sent.
+        """
+        with self._pump_state:
+            self._asked += 1
+            if self._pumping:
+                mine = self._asked
+                self._round_done.notify_all()  # wakes a pump that sleeps until the budget is back
+                self._round_done.wait_for(lambda: self._done >= mine or not self._pumping, timeout=ROUND_WAIT)
+                return 0
+            self._pumping = True
+        deadline = time.monotonic() + max_wait
+        posted, wait = 0, None
+        try:
+            sent, wait = self._pump(batch, deadline)
+            posted += sent
+        finally:
+            with self._pump_state:
+                self._pumping = False
+                self._round_done.notify_all()
+        if wait is not None:
+            self._wake_later(wait)
+        return posted
+
+    def _pump(self, batch: int, deadline: float) -> tuple[int, float | None]:
+        """Send in rounds until the queue is empty or out of budget; (sent, seconds until budget while work is left)."""
+        posted, later = 0, set()
+        while not self._closed:
+            with self._pump_state:
+                round_of = self._asked  # every request made so far is seen by this round's query
+            items = self._queue(batch, later)
+            blocked: dict[str, float] = {}
+            progress = False
+            for item in items:
+                if item.channel in blocked:
+                    continue
+                outcome, wait = self._send(item)
+                if outcome == "posted":
+                    posted, progress = posted + 1, True
+                elif outcome == "later":
+                    later.add((item.source, item.id))
+                    progress = True
+                elif outcome == "wait":
+                    blocked[item.channel] = wait
+            if progress:
+                continue
+            with self._pump_state:
+                self._done = max(self._done, round_of)
+                self._round_done.notify_all()
+                more = self._asked > round_of
+            if more:
+                continue
+            if not blocked:
+                return posted, None
+            wait = min(blocked.values())
+            if time.monotonic() + wait > deadline:
+                return posted, wait
+            with self._pump_state:
+                if self._asked == round_of:
+                    self._round_done.wait(timeout=wait)
+        return posted, None
+
+    def _wake_later(self, wait: float) -> None:
+        """Work is left once the budget is back: come back for it then, without holding up the caller."""
+        with self._pump_state:
+            if self._closed or (self._timer is not None and self._timer.is_alive()):
+                return
+            self._timer = threading.Timer(min(max(wait, 0.05), WAKE_AT_MOST_AFTER), self._drain)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _drain(self) -> None:
+        with self._pump_state:
+            self._timer = None
+            if self._closed:
+                return
+        try:
+            self.deliver_pending(max_wait=DRAIN_FOR)
+        except Exception:  # noqa: BLE001 - the scheduled delivery job tries again
+            log.exception("delivering queued Slack messages failed")
+
+    def close(self) -> None:
+        """Stop coming back for queued work (the queue stays in the database)."""
+        with self._pump_state:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+
+    def _queue(self, batch: int, later: set) -> list[_Item]:
+        """The next posts and messages to send, most urgent first, then oldest first."""
+        with self.db.session() as session:
+            posts = session.execute(
+                select(m.Post.id, m.Case.channel, _PRIORITY_RANK, m.Post.ingested_at)
+                .join(m.Case, m.Post.case_id == m.Case.id)
+                .where(m.Post.slack_state == SlackState.PENDING)
+                .order_by(_PRIORITY_RANK, m.Post.id)
+                .limit(batch + len(later))
+            ).all()
+            messages = session.execute(
+                select(m.SlackMessage.id, m.SlackMessage.channel, m.SlackMessage.rank, m.SlackMessage.created_at)
+                .where(m.SlackMessage.state == SlackState.PENDING)
+                .order_by(m.SlackMessage.rank, m.SlackMessage.id)
+                .limit(batch + len(later))
+            ).all()
+        items = [_Item("post", *row) for row in posts] + [_Item("message", *row) for row in messages]
+        items = [i for i in items if (i.source, i.id) not in later]
+        items.sort(key=lambda i: (i.rank, i.at, i.source != "post", i.id))
+        return items[:batch]
+
+    def _send(self, item: _Item) -> tuple[str, float]:
+        """Claim, build, take budget, post: ("posted"|"taken"|"later"|"wait", seconds to wait)."""
+        claim, release, built = (
+            (self._claim, self._release, self._build_post) if item.source == "post"
+            else (self._claim_message, self._release_message, self._build_message)
+        )
+        if not claim(item.id):
+            return "taken", 0.0
+        message = built(item.id)
+        if message is None:
+            release(item.id, None)
+            return "later", 0.0
+        wait = pacing.take(self.db, message["channel"], rate=self.rate, burst=self.burst)
+        if wait:
+            release(item.id, None)
+            return "wait", wait
+        try:
+            response = self.client.chat_postMessage(**message, unfurl_links=False, unfurl_media=False)
+        except SlackApiError as exc:
+            # Slack answered: the message was not posted, so it is safe to try again later.
+            error = exc.response.get("error", "error") if exc.response is not None else "error"
+            release(item.id, f"Slack said {error}")
+            if exc.response is not None and exc.response.status_code == 429:
+                retry_after = _retry_after(exc.response.headers)
+                pacing.hold(self.db, message["channel"], retry_after)
+                self.rate_limited += 1
+                log.info("Slack asked to wait %ss before posting to %s again", retry_after, message["channel"])
+                return "wait", retry_after
+            log.warning("could not post %s %s to Slack: %s", item.source, item.id, error)
+            return "wait", ERROR_PAUSE
+        except (URLError, OSError) as exc:
+            # No answer: it may have been posted; reconcile() decides later.
+            log.warning("no answer from Slack posting %s %s (%s); will reconcile", item.source, item.id, type(exc).__name__)
+            return "wait", ERROR_PAUSE
+        if item.source == "post":
+            self._mark_posted(item.id, response["ts"], message.get("thread_ts") is None)
+        else:
+            self._mark_message_posted(item.id, response["ts"])
+        return "posted", 0.0
+
+    def _build_post(self, post_id: int) -> dict | None:
+        """A card for a case's first post, a thread reply for a follow-up; None while the card is not in Slack."""
+        with self.db.session() as session:
+            post = session.get(m.Post, post_id)
+            case = session.scalars(
+                select(m.Case).options(selectinload(m.Case.posts), selectinload(m.Case.replies)).where(m.Case.id == post.case_id)
+            ).one()
+            is_root = case.posts[0].id == post.id
+            if not is_root and not case.card_ts:
+                return None
+            if is_root:
+                text, body = blocks.card_fallback(case), blocks.case_card(case)
+            else:
+                text, body = blocks.follow_up_fallback(post), blocks.follow_up(post)
+            return dict(
+                channel=case.channel, text=text, blocks=body, thread_ts=None if is_root else case.card_ts,
+                metadata={"event_type": EVENT_TYPE, "event_payload": {"post_id": post_id}},
+            )
 
     def _claim(self, post_id: int) -> bool:
         with self.db.session() as session:
@@ -70,46 +264,7 @@ class Publisher:
                 ).rowcount
             )
 
-    def _deliver(self, post_id: int) -> str:
-        with self.db.session() as session:
-            post = session.get(m.Post, post_id)
-            case = session.scalars(
-                select(m.Case).options(selectinload(m.Case.posts), selectinload(m.Case.replies)).where(m.Case.id == post.case_id)
-            ).one()
-            is_root = case.posts[0].id == post.id
-            if not is_root and not case.card_ts:
-                return "later"  # the card itself is not in Slack yet
-            if is_root:
-                text, body = blocks.card_fallback(case), blocks.case_card(case)
-            else:
-                text, body = blocks.follow_up_fallback(post), blocks.follow_up(post)
-            channel, thread_ts = case.channel, None if is_root else case.card_ts
-        if not self._claim(post_id):
-            return "taken"
-        try:
-            response = self.client.chat_postMessage(
-                channel=channel,
-                text=text,
-                blocks=body,
-                thread_ts=thread_ts,
-                unfurl_links=False,
-                unfurl_media=False,
-                metadata={"event_type": EVENT_TYPE, "event_payload": {"post_id": post_id}},
-            )
-        except SlackApiError as exc:
-            # Slack answered: the message was not posted, so it is safe to try again later.
-            error = exc.response.get("error", "error") if exc.response is not None else "error"
-            self._release(post_id, f"Slack said {error}")
-            log.warning("could not post post %s to Slack: %s", post_id, error)
-            return "stop"
-        except (URLError, OSError) as exc:
-            # No answer: it may have been posted; reconcile() decides later.
-            log.warning("no answer from Slack posting post %s (%s); will reconcile", post_id, type(exc).__name__)
-            return "stop"
-        self._mark_posted(post_id, response["ts"], is_root)
-        return "posted"
-
-    def _release(self, post_id: int, error: str) -> None:
+    def _release(self, post_id: int, error: str | None) -> None:
         with self.db.session() as session:
             session.execute(update(m.Post).where(m.Post.id == post_id).values(slack_state=SlackState.PENDING, slack_error=error))
 
@@ -119,6 +274,100 @@ class Publisher:
             post.slack_state, post.slack_ts, post.slack_error = SlackState.POSTED, ts, None
             if is_root:
                 session.get(m.Case, post.case_id).card_ts = ts
+
+    # -- queued messages (thread notes, incident messages) -----------------------
+
+    def enqueue(self, channel: str, kind: str, ref_id: int, text: str = "", rank: int = 1) -> int:
+        """Queue a message for Slack; it is built when sent (see `message_builders`)."""
+        with self.db.session() as session:
+            row = m.SlackMessage(channel=channel, kind=kind, ref_id=ref_id, text=text, rank=rank, state=SlackState.PENDING, created_at=utcnow())
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def _claim_message(self, message_id: int) -> bool:
+        with self.db.session() as session:
+            return bool(
+                session.execute(
+                    update(m.SlackMessage)
+                    .where(m.SlackMessage.id == message_id, m.SlackMessage.state == SlackState.PENDING)
+                    .values(state=SlackState.POSTING, claimed_at=utcnow())
+                ).rowcount
+            )
+
+    def _release_message(self, message_id: int, error: str | None) -> None:
+        with self.db.session() as session:
+            session.execute(update(m.SlackMessage).where(m.SlackMessage.id == message_id).values(state=SlackState.PENDING, error=error))
+
+    def _mark_message_posted(self, message_id: int, ts: str) -> None:
+        with self.db.session() as session:
+            session.execute(update(m.SlackMessage).where(m.SlackMessage.id == message_id).values(state=SlackState.POSTED, ts=ts, error=None))
+            row = session.get(m.SlackMessage, message_id)
+            after = self.after_posted.get(row.kind)
+            if after is not None:
+                after(session, row)
+
+    def _build_message(self, message_id: int) -> dict | None:
+        with self.db.session() as session:
+            row = session.get(m.SlackMessage, message_id)
+            built = self.message_builders[row.kind](session, row)
+            if built is None:
+                return None
+            return {**built, "channel": row.channel,
+                    "metadata": {"event_type": MESSAGE_EVENT_TYPE, "event_payload": {"message_id": message_id}}}
+
+    def reconcile_messages(self, now: datetime | None = None) -> int:
+        """Settle queued messages whose posting outcome is unknown by looking for them in Slack."""
+        now = now or utcnow()
+        with self.db.session() as session:
+            stuck = session.execute(
+                select(m.SlackMessage.id, m.SlackMessage.channel, m.SlackMessage.claimed_at)
+                .where(m.SlackMessage.state == SlackState.POSTING, m.SlackMessage.claimed_at < now - STUCK_AFTER)
+            ).all()
+        settled = 0
+        for message_id, channel, claimed_at in stuck:
+            try:
+                found = self._find_message_in_slack(message_id, channel, claimed_at)
+            except (SlackApiError, URLError, OSError) as exc:
+                log.warning("cannot reconcile message %s yet: %s", message_id, exc)
+                continue
+            if found:
+                self._mark_message_posted(message_id, found)
+            else:
+                self._release_message(message_id, "Slack did not confirm; posting again")
+            settled += 1
+        return settled
+
+    def _find_message_in_slack(self, message_id: int, channel: str, claimed_at: datetime) -> str | None:
+        """Top-level messages and the threads they started since the claim, every page."""
+        oldest = str((claimed_at - timedelta(seconds=30)).timestamp())
+        cursor = None
+        while True:
+            page = self.client.conversations_history(channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor)
+            for message in page["messages"]:
+                if _is_message(message, message_id):
+                    return message["ts"]
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        with self.db.session() as session:
+            parents = session.scalars(
+                select(m.Case.card_ts).join(m.SlackMessage, m.SlackMessage.ref_id == m.Case.id)
+                .where(m.SlackMessage.id == message_id, m.SlackMessage.kind == "note")
+            ).all()
+            parents += list(self.thread_parents(session, message_id))
+        for ts in [p for p in parents if p]:
+            replies = self.client.conversations_replies(channel=channel, ts=ts, oldest=oldest, include_all_metadata=True, limit=1000)
+            for message in replies["messages"]:
+                if _is_message(message, message_id):
+                    return message["ts"]
+        return None
+
+    def thread_parents(self, session, message_id: int) -> list[str]:
+        """Thread parents a queued message may have been posted under; incidents add theirs."""
+        row = session.get(m.SlackMessage, message_id)
+        finder = self.parent_finders.get(row.kind)
+        return finder(session, row) if finder else []
 
     def reconcile(self, now: datetime | None = None) -> int:
         """Settle posts whose posting outcome is unknown by looking for them in Slack."""
@@ -171,13 +420,15 @@ class Publisher:
             log.warning("could not update card of case %s: %s", case_id, exc.response.get("error"))
 
     def note(self, case_id: int, text: str) -> None:
-        """Add a line to the card's thread: the case history everyone can read."""
+        """Add a line to the card's thread: the case history everyone can read (queued and paced)."""
         with self.db.session() as session:
-            case = session.get(m.Case, case_id)
-            channel, ts = case.channel, case.card_ts
-        if not ts:
-            return
-        try:
-            self.client.chat_postMessage(channel=channel, thread_ts=ts, text=text, unfurl_links=False)
-        except SlackApiError as exc:
-            log.warning("could not add history to case %s: %s", case_id, exc.response.get("error"))
+            channel = session.get(m.Case, case_id).channel
+        self.enqueue(channel, "note", case_id, text, rank=NOTE_RANK)
+        self.deliver_pending()
+
+
+def _build_note(session, row: m.SlackMessage) -> dict | None:
+    ts = session.scalar(select(m.Case.card_ts).where(m.Case.id == row.ref_id))
+    if not ts:
+        return None
+    return {"text": row.text, "thread_ts": ts}
