@@ -16,7 +16,7 @@ from starlette.routing import Route
 from bot import metrics
 from bot.config import secret
 from bot.runtime import Runtime
-from handlers import actions, commands, editor, home, middleware, oncall, views, webhooks
+from handlers import actions, commands, editor, home, incidents, middleware, oncall, views, webhooks
 from handlers import stats as _stats  # noqa: F401 - importing it registers the stats and export subcommands
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ def build_bolt(rt: Runtime) -> App:
     views.register(app, rt)
     commands.register(app, rt)
     oncall.register(app, rt)
+    incidents.register(app, rt)
     home.register(app, rt)
     return app
 

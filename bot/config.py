@@ -283,7 +283,21 @@ class SavedReply(_Section):
     category: Literal["complaint", "question", "praise", "spam", "other", "any"] = "any"
 
 
+class IncidentsConfig(_Section):
+    """When many people complain about one thing at once: one incident instead of a card each."""
+
+    window: Duration = timedelta(minutes=10)     # complaints counted over this long
+    min_posts: int = Field(default=20, ge=2)     # fewer complaints than this in a window are never a spike
+    spike_factor: float = Field(default=4.0, ge=1.0)  # ...and at least this many times the usual number
+    baseline_weeks: int = Field(default=4, ge=1, le=12)  # "usual": the same hour and weekday of past weeks
+    cooldown: Duration = timedelta(minutes=30)   # after a spike opens an incident, no new spike alert this long
+    join_score: float = Field(default=0.6, gt=0.0, le=2.0)  # how typical of an incident a post must be to join it
+    batch_every: Duration = timedelta(seconds=30)  # new posts go into the incident's thread in batches this often
+    update_every: Duration = timedelta(seconds=15)  # the incident message is edited at most this often
+
+
 class FileConfig(_Section):
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     workflow: WorkflowConfig = Field(default_factory=WorkflowConfig)
     saved_replies: list[SavedReply] = Field(default_factory=list)

@@ -68,12 +68,16 @@ class Runtime:
 def build_runtime(settings: Settings, config: FileConfig | None = None) -> Runtime:
     config = config if config is not None else load_file_config(settings.socialdesk_config)
     db = Database(settings.database_url)
+    from bot import incident_flow  # it builds on Runtime itself
+
     client = slack_client(settings)
+    publisher = Publisher(slack_client(settings, retry_rate_limited=False), db)
+    incident_flow.install(publisher)
     return Runtime(
         settings=settings,
         config=config,
         db=db,
         slack=client,
         networks=build_networks(settings),
-        publisher=Publisher(slack_client(settings, retry_rate_limited=False), db),
+        publisher=publisher,
     )

@@ -12,6 +12,7 @@ from typing import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.clock import utcnow
+from bot import incident_flow
 from bot.flows import escalation, workflows
 from bot.flows.digest import digest_jobs
 from bot.jobs import Job
@@ -35,7 +36,7 @@ def core_jobs(rt: Runtime) -> list[Job]:
     return jobs
 
 
-PROVIDERS: list[Callable[[Runtime], list[Job]]] = [core_jobs, digest_jobs, escalation.jobs]
+PROVIDERS: list[Callable[[Runtime], list[Job]]] = [core_jobs, digest_jobs, escalation.jobs, incident_flow.jobs]
 
 
 def all_jobs(rt: Runtime) -> list[Job]:

@@ -78,6 +78,8 @@ class Case(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sla_met: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Part of an incident: no card of its own; the incident's message and thread show it.
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True, index=True)
 
     posts: Mapped[list[Post]] = relationship(back_populates="case", order_by="Post.id")
     replies: Mapped[list[Reply]] = relationship(back_populates="case", order_by="Reply.id")
@@ -293,3 +295,28 @@ class SlackMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_slack_messages_state", "state", "rank", "id"),)
+
+
+class Incident(Base):
+    """Many people complaining about one thing at once: one message in the channel instead of a card each."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open -> resolved; or merged (into another)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    origin: Mapped[str] = mapped_column(String(10), default="spike")  # spike | declared
+    declared_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    profile: Mapped[dict] = mapped_column(JSON, default=dict)  # term -> share of its posts that use it
+    channel: Mapped[str] = mapped_column(String(32), default="")
+    message_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    merged_into: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    changed: Mapped[bool] = mapped_column(Boolean, default=True)  # the message shows an older state
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # last edit of the message
+    paged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    paged_user: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    __table_args__ = (Index("ix_incidents_status", "status"),)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from bot import metrics
+from bot import incident_flow, metrics
 from bot.clock import utcnow
 from bot.flows import notices
 from bot.domain import cases, ingest, outbox
@@ -46,6 +46,7 @@ def poll(rt: Runtime, name: str) -> ingest.IngestResult | None:
     notices.network_ok(rt, name)
     with rt.db.session() as session:
         result = ingest.ingest(session, fetched.posts, own_ids=own, config=rt.config, channel=rt.channel)
+        incident_flow.absorb(rt, session, result)
         for stream, value in fetched.cursors.items():
             cursor = session.get(m.Cursor, stream)
             if cursor is None:
@@ -62,6 +63,7 @@ def ingest_pushed(rt: Runtime, name: str, posts: list[Post]) -> ingest.IngestRes
     own = rt.own_ids_for(name) if posts else set()
     with rt.db.session() as session:
         result = ingest.ingest(session, posts, own_ids=own, config=rt.config, channel=rt.channel)
+        incident_flow.absorb(rt, session, result)
     metrics.POSTS_INGESTED.labels(network=name).inc(len(result.new_cases) + len(result.follow_ups))
     return result
 

@@ -18,6 +18,8 @@ class Action(StrEnum):
     REJECT = "case_reject"
     PICK_SAVED = "reply_pick_saved"
     ACKNOWLEDGE = "oncall_acknowledge"
+    INCIDENT_RESOLVE = "incident_resolve"
+    INCIDENT_MOVE_OUT = "incident_move_out"
 
 
 class View(StrEnum):
@@ -57,5 +59,19 @@ def parse_case_ref(value: str | None) -> int:
         if data.get("v") != REF_VERSION:
             raise StaleReference(value)
         return int(data["case"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise StaleReference(value) from None
+
+
+def incident_ref(incident_id: int) -> str:
+    return json.dumps({"v": REF_VERSION, "incident": incident_id}, separators=(",", ":"))
+
+
+def parse_incident_ref(value: str | None) -> int:
+    try:
+        data = json.loads(value or "")
+        if data.get("v") != REF_VERSION:
+            raise StaleReference(value)
+        return int(data["incident"])
     except (ValueError, TypeError, KeyError, AttributeError):
         raise StaleReference(value) from None

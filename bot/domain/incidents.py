@@ -1,0 +1,399 @@
+"""Incidents: many people complaining about one thing at once become one incident.
+
+Pure domain over a database session: no Slack, no HTTP. A spike is a rise in
+complaints far above the same hour and weekday of past weeks (and above a minimum
+volume); its largest group of similar posts opens an incident, and later posts that
+fit join it instead of getting a card. Safety, legal and data-breach complaints
+never join: they keep their own card. A person can also declare an incident.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from bot.config import IncidentsConfig
+from bot.domain import grouping
+from bot.triage.rules import risk_terms
+from storage import models as m
+
+JOINS = ("complaint", "question")  # "is the site down??" is a question about the same problem
+NEVER_JOIN = ("safety", "legal", "data breach")
+PROFILE_POSTS = 300  # the latest posts an incident's profile is learnt from
+WAITING = "incident"  # a post in an incident, not yet listed in its thread
+LISTED = "listed"     # ...listed in the incident's thread
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class IncidentError(Exception):
+    """An action on an incident that cannot happen; the message is for the person who tried."""
+
+
+def must_keep_own_card(text: str) -> bool:
+    """Safety, legal and data-breach complaints are never folded into an incident."""
+    urgent, _ = risk_terms(text)
+    return any(term in NEVER_JOIN for term in urgent)
+
+
+def _audit(session: Session, actor: str, action: str, **detail) -> None:
+    session.add(m.AuditEvent(case_id=None, actor=actor, action=action, detail=detail, created_at=utcnow()))
+
+
+# -- joining -------------------------------------------------------------------
+
+
+def _open(session: Session) -> list[m.Incident]:
+    return list(session.scalars(select(m.Incident).where(m.Incident.status == "open").order_by(m.Incident.id)))
+
+
+def best_incident(text: str, category: str, incidents: list[m.Incident], threshold: float) -> m.Incident | None:
+    """The open incident a post fits best, if it may and does fit one."""
+    if category not in JOINS or not incidents or must_keep_own_card(text):
+        return None
+    post_terms = grouping.terms(text)
+    best, best_score = None, threshold
+    for incident in incidents:
+        s = grouping.score(post_terms, incident.profile or {})
+        if s >= best_score:
+            best, best_score = incident, s
+    return best
+
+
+def _attach(session: Session, incident: m.Incident, case_id: int) -> bool:
+    """Fold a case into an incident if its card has not gone out; False if it has (it keeps its card)."""
+    won = session.execute(
+        update(m.Post)
+        .where(m.Post.case_id == case_id, m.Post.slack_state == "pending")
+        .values(slack_state=WAITING)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        return False
+    session.execute(
+        update(m.Case).where(m.Case.id == case_id).values(incident_id=incident.id).execution_options(synchronize_session=False)
+    )
+    incident.changed = True
+    return True
+
+
+def place(session: Session, case_ids: list[int], *, threshold: float) -> dict[int, int]:
+    """New cases that fit an open incident join it (no card); returns case id -> incident id."""
+    incidents = _open(session)
+    if not incidents or not case_ids:
+        return {}
+    rows = session.execute(
+        select(m.Case.id, m.Case.category, m.Post.text)
+        .join(m.Post, m.Post.case_id == m.Case.id)
+        .where(m.Case.id.in_(case_ids), m.Case.incident_id.is_(None))
+        .order_by(m.Post.id)
+    ).all()
+    placed, seen = {}, set()
+    for case_id, category, text in rows:
+        if case_id in seen:
+            continue  # the root post decides
+        seen.add(case_id)
+        incident = best_incident(text, category, incidents, threshold)
+        if incident is not None and _attach(session, incident, case_id):
+            placed[case_id] = incident.id
+    return placed
+
+
+# -- spikes --------------------------------------------------------------------
+
+
+def _complaints_between(session: Session, start: datetime, end: datetime, network: str | None = None) -> int:
+    query = select(func.count(m.Case.id)).where(m.Case.created_at > start, m.Case.created_at <= end, m.Case.category == "complaint")
+    if network:
+        query = query.where(m.Case.network == network)
+    return session.scalar(query) or 0
+
+
+def baseline(session: Session, network: str, now: datetime, config: IncidentsConfig) -> float:
+    """Complaints usually seen in such a window: the same hour and weekday of the past weeks, averaged."""
+    counts = [
+        _complaints_between(session, now - timedelta(weeks=k) - config.window, now - timedelta(weeks=k), network)
+        for k in range(1, config.baseline_weeks + 1)
+    ]
+    return sum(counts) / len(counts)
+
+
+@dataclass
+class Spike:
+    network: str
+    observed: int
+    usual: float
+
+
+def spikes(session: Session, now: datetime, config: IncidentsConfig) -> list[Spike]:
+    """Networks whose complaints in the last window are far above usual and above the minimum volume."""
+    start = now - config.window
+    observed = dict(
+        session.execute(
+            select(m.Case.network, func.count(m.Case.id))
+            .where(m.Case.created_at > start, m.Case.created_at <= now, m.Case.category == "complaint")
+            .group_by(m.Case.network)
+        ).all()
+    )
+    found = []
+    for network, count in sorted(observed.items()):
+        if count < config.min_posts:
+            continue
+        usual = baseline(session, network, now, config)
+        if count >= config.spike_factor * max(usual, 1.0):
+            found.append(Spike(network, count, usual))
+    return found
+
+
+def _in_cooldown(session: Session, now: datetime, config: IncidentsConfig) -> bool:
+    last = session.scalar(select(func.max(m.Incident.created_at)).where(m.Incident.origin == "spike"))
+    return last is not None and now - last < config.cooldown
+
+
+def detect(session: Session, *, channel: str, config: IncidentsConfig, now: datetime | None = None) -> list[int]:
+    """Open an incident for the largest group of similar posts in a spike; returns new incident ids.
+
+    The group must be a real share of the spike (at least half the minimum volume), so
+    a rise in unrelated complaints alerts nobody. Within the cooldown after a spike
+    opened an incident, posts join open incidents but no new one is opened.
+    """
+    now = now or utcnow()
+    found = spikes(session, now, config)
+    if not found or _in_cooldown(session, now, config):
+        return []
+    rows = session.execute(
+        select(m.Case.id, m.Case.category, m.Post.text)
+        .join(m.Post, m.Post.case_id == m.Case.id)
+        .where(
+            m.Case.created_at >= now - config.window, m.Case.created_at <= now, m.Case.incident_id.is_(None),
+            m.Case.category.in_(JOINS), m.Post.slack_state == "pending",
+        )
+        .order_by(m.Case.id, m.Post.id)
+    ).all()
+    items, seen = [], set()
+    for case_id, _category, text in rows:
+        if case_id in seen or must_keep_own_card(text):
+            continue
+        seen.add(case_id)
+        items.append((case_id, grouping.terms(text)))
+    by_id = dict(items)
+    groups = sorted(grouping.cluster(items, threshold=config.join_score), key=len, reverse=True)
+    if not groups or len(groups[0]) < max(2, config.min_posts // 2):
+        return []
+    members = groups[0]
+    prof = grouping.profile(by_id[c] for c in members)
+    incident = m.Incident(
+        status="open", origin="spike", title=" · ".join(grouping.top_phrases(prof, 3)), profile=prof, channel=channel,
+        created_at=now, changed=True,
+    )
+    session.add(incident)
+    session.flush()
+    attached = sum(_attach(session, incident, case_id) for case_id in members)
+    _audit(session, "system", "incident_opened", incident_id=incident.id, posts=attached,
+           spikes=[{"network": s.network, "observed": s.observed, "usual": round(s.usual, 1)} for s in found])
+    # Pending posts of the same window that fit the new profile join too.
+    place(session, [c for c in by_id if c not in set(members)], threshold=config.join_score)
+    return [incident.id]
+
+
+def declare(session: Session, title: str, user_id: str, *, channel: str, config: IncidentsConfig, now: datetime | None = None) -> m.Incident:
+    """A person opens an incident by naming it; recent waiting posts that fit join it at once."""
+    now = now or utcnow()
+    title = " ".join(title.split())[:200]
+    seed = grouping.terms(title)
+    if not seed:
+        raise IncidentError("Say what the incident is about, e.g. `/socialdesk incident start checkout down`.")
+    incident = m.Incident(
+        status="open", origin="declared", declared_by=user_id, title=title, profile={t: 1.0 for t in seed},
+        channel=channel, created_at=now, changed=True,
+    )
+    session.add(incident)
+    session.flush()
+    _audit(session, user_id, "incident_declared", incident_id=incident.id, title=title)
+    waiting = session.scalars(
+        select(m.Case.id).join(m.Post, m.Post.case_id == m.Case.id)
+        .where(m.Case.created_at >= now - config.window, m.Case.incident_id.is_(None), m.Post.slack_state == "pending")
+    ).all()
+    place(session, list(dict.fromkeys(waiting)), threshold=config.join_score)
+    return incident
+
+
+def learn(session: Session, incident: m.Incident) -> None:
+    """Re-learn what an incident's posts say from its latest posts (a declared one keeps its own words)."""
+    texts = session.scalars(
+        select(m.Post.text).join(m.Case, m.Post.case_id == m.Case.id)
+        .where(m.Case.incident_id == incident.id).order_by(m.Post.id.desc()).limit(PROFILE_POSTS)
+    ).all()
+    if len(texts) < 5:
+        return
+    prof = grouping.profile(grouping.terms(t) for t in texts)
+    if incident.origin == "declared":
+        for term in grouping.terms(incident.title):
+            prof[term] = 1.0
+    incident.profile = prof
+
+
+# -- people acting on an incident ------------------------------------------------
+
+
+def get_open(session: Session, incident_id: int) -> m.Incident:
+    incident = session.get(m.Incident, incident_id)
+    if incident is None:
+        raise IncidentError(f"There is no incident #{incident_id}.")
+    if incident.status != "open":
+        raise IncidentError(f"Incident #{incident_id} is {incident.status}.")
+    return incident
+
+
+def move_out(session: Session, case_id: int, user_id: str) -> int:
+    """Take a post out of its incident: it gets its own card. Returns the incident id."""
+    case = session.get(m.Case, case_id)
+    if case is None or case.incident_id is None:
+        raise IncidentError("This post is not part of an incident.")
+    incident_id = case.incident_id
+    session.execute(
+        update(m.Post).where(m.Post.case_id == case_id, m.Post.slack_state.in_((WAITING, LISTED))).values(slack_state="pending")
+        .execution_options(synchronize_session=False)
+    )
+    case.incident_id = None
+    session.get(m.Incident, incident_id).changed = True
+    _audit(session, user_id, "incident_post_moved_out", incident_id=incident_id, case=case_id)
+    session.add(m.AuditEvent(case_id=case_id, actor=user_id, action="moved_out_of_incident", detail={"incident_id": incident_id}, created_at=utcnow()))
+    return incident_id
+
+
+def merge(session: Session, source_id: int, target_id: int, user_id: str) -> m.Incident:
+    """Fold one incident into another: its posts move over, it closes pointing at the other."""
+    if source_id == target_id:
+        raise IncidentError("An incident cannot be merged into itself.")
+    source, target = get_open(session, source_id), get_open(session, target_id)
+    session.execute(update(m.Case).where(m.Case.incident_id == source_id).values(incident_id=target_id).execution_options(synchronize_session=False))
+    source.status, source.merged_into, source.changed, source.resolved_at = "merged", target_id, True, utcnow()
+    target.changed = True
+    learn(session, target)
+    _audit(session, user_id, "incident_merged", incident_id=source_id, into=target_id)
+    return target
+
+
+def split(session: Session, incident_id: int, phrase: str, user_id: str, *, channel: str) -> m.Incident:
+    """Posts of an incident that mention `phrase` become a new incident of their own."""
+    source = get_open(session, incident_id)
+    wanted = grouping.terms(phrase)
+    if not wanted:
+        raise IncidentError("Say which posts to split off, e.g. `/socialdesk incident split 3 login`.")
+    rows = session.execute(
+        select(m.Case.id, m.Post.text).join(m.Post, m.Post.case_id == m.Case.id).where(m.Case.incident_id == incident_id)
+    ).all()
+    moving = sorted({case_id for case_id, text in rows if wanted <= grouping.terms(text)})
+    if not moving or len(moving) == len({c for c, _ in rows}):
+        raise IncidentError(f"No split: {'no' if not moving else 'every'} post of incident #{incident_id} mentions “{phrase}”.")
+    new = m.Incident(status="open", origin="declared", declared_by=user_id, title=" ".join(phrase.split())[:200],
+                     profile={t: 1.0 for t in wanted}, channel=channel, created_at=utcnow(), changed=True)
+    session.add(new)
+    session.flush()
+    session.execute(update(m.Case).where(m.Case.id.in_(moving)).values(incident_id=new.id).execution_options(synchronize_session=False))
+    source.changed = True
+    learn(session, new)
+    learn(session, source)
+    _audit(session, user_id, "incident_split", incident_id=incident_id, into=new.id, posts=len(moving))
+    return new
+
+
+def resolve(session: Session, incident_id: int, user_id: str, now: datetime | None = None) -> m.Incident:
+    """Close an incident: new posts get cards again. Only one click wins."""
+    now = now or utcnow()
+    won = session.execute(
+        update(m.Incident).where(m.Incident.id == incident_id, m.Incident.status == "open")
+        .values(status="resolved", resolved_at=now, resolved_by=user_id, changed=True)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        get_open(session, incident_id)  # says why
+    _audit(session, user_id, "incident_resolved", incident_id=incident_id)
+    incident = session.get(m.Incident, incident_id)
+    session.refresh(incident)
+    return incident
+
+
+# -- what the incident message shows -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    case_id: int
+    network: str
+    handle: str
+    text: str
+    url: str
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    id: int
+    status: str
+    title: str
+    phrases: list[str]
+    posts: int
+    people: int
+    networks: dict[str, int]
+    per_bucket: list[int]  # posts per bucket, oldest first (the rate chart)
+    bucket: timedelta
+    trend: str  # rising | steady | falling
+    samples: list[Sample] = field(default_factory=list)
+    created_at: datetime | None = None
+    resolved_by: str | None = None
+    merged_into: int | None = None
+    declared_by: str | None = None
+
+
+def view(session: Session, incident_id: int, now: datetime | None = None, *, buckets: int = 12, bucket: timedelta = timedelta(minutes=5)) -> IncidentView:
+    """Everything the incident message shows, read in one go."""
+    now = now or utcnow()
+    incident = session.get(m.Incident, incident_id)
+    rows = session.execute(
+        select(m.Case.id, m.Case.network, m.Case.author_external_id, m.Case.created_at)
+        .where(m.Case.incident_id == incident_id)
+    ).all()
+    networks = Counter(r.network for r in rows)
+    people = len({(r.network, r.author_external_id) for r in rows})
+    start = now - bucket * buckets
+    per = [0] * buckets
+    for r in rows:
+        if r.created_at >= start:
+            per[min(buckets - 1, int((r.created_at - start) / bucket))] += 1
+    recent, before = sum(per[-2:]), sum(per[-4:-2])
+    trend = "rising" if recent > before * 1.25 + 1 else "falling" if recent < before * 0.75 - 1 else "steady"
+    samples = [
+        Sample(case_id, network, handle, text, url)
+        for case_id, network, handle, text, url in session.execute(
+            select(m.Case.id, m.Case.network, m.Post.author_handle, m.Post.text, m.Post.url)
+            .join(m.Post, m.Post.case_id == m.Case.id)
+            .where(m.Case.incident_id == incident_id)
+            .order_by(m.Post.author_followers.desc(), m.Post.id)
+            .limit(3)
+        ).all()
+    ]
+    return IncidentView(
+        id=incident.id, status=incident.status, title=incident.title, phrases=grouping.top_phrases(incident.profile or {}),
+        posts=len(rows), people=people, networks=dict(sorted(networks.items())), per_bucket=per, bucket=bucket,
+        trend=trend, samples=samples, created_at=incident.created_at, resolved_by=incident.resolved_by,
+        merged_into=incident.merged_into, declared_by=incident.declared_by,
+    )
+
+
+def take_batch(session: Session, incident_id: int, limit: int = 10) -> list[int]:
+    """Posts of an incident not yet listed in its thread, oldest first, now marked listed (each once)."""
+    ids = list(session.scalars(
+        select(m.Post.id).join(m.Case, m.Post.case_id == m.Case.id)
+        .where(m.Case.incident_id == incident_id, m.Post.slack_state == WAITING)
+        .order_by(m.Post.id).limit(limit)
+    ))
+    if ids:
+        session.execute(update(m.Post).where(m.Post.id.in_(ids), m.Post.slack_state == WAITING).values(slack_state=LISTED)
+                        .execution_options(synchronize_session=False))
+    return ids

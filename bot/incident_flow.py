@@ -1,0 +1,201 @@
+"""The incident flows: fold posts into incidents at ingest, and keep each incident's message current.
+
+One job (`tick`) detects spikes, re-learns what open incidents are about, queues each
+incident's message and its thread batches (paced by the publisher, like cards), edits
+the message in place at most every `update_every`, and pages on-call once per incident.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from urllib.error import URLError
+
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from bot.domain import cases, incidents, oncall
+from bot.jobs import Job
+from bot.runtime import Runtime
+from bot.slack import incident_blocks
+from bot.slack.publisher import Publisher
+from storage import models as m
+
+log = logging.getLogger(__name__)
+INCIDENT_RANK = 0  # an incident message goes before any card
+BATCH_RANK = 2
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def absorb(rt: Runtime, session: Session, result: cases.IngestResult) -> dict[int, int]:
+    """Right after ingest, in the same transaction: new posts that fit an open incident join it (no card),
+    and follow-ups of posts in an incident go to the incident's thread instead of a card's."""
+    placed = incidents.place(session, result.new_cases, threshold=rt.config.incidents.join_score)
+    if result.follow_ups:
+        session.execute(
+            update(m.Post)
+            .where(m.Post.id.in_(result.follow_ups), m.Post.slack_state == "pending",
+                   m.Post.case_id.in_(select(m.Case.id).where(m.Case.incident_id.is_not(None))))
+            .values(slack_state=incidents.WAITING)
+            .execution_options(synchronize_session=False)
+        )
+    return placed
+
+
+# -- what the publisher builds when a queued incident message goes out -------------
+
+
+def _build_incident(session: Session, row: m.SlackMessage) -> dict:
+    view = incidents.view(session, row.ref_id)
+    return {"text": incident_blocks.incident_fallback(view), "blocks": incident_blocks.incident_message(view), "thread_ts": None}
+
+
+def _incident_posted(session: Session, row: m.SlackMessage) -> None:
+    incident = session.get(m.Incident, row.ref_id)
+    incident.message_ts, incident.shown_at = row.ts, utcnow()
+
+
+def _build_batch(session: Session, row: m.SlackMessage) -> dict | None:
+    ts = session.scalar(select(m.Incident.message_ts).where(m.Incident.id == row.ref_id))
+    if not ts:
+        return None
+    ids, more = _batch_ids(row.text)
+    posts = list(session.scalars(select(m.Post).where(m.Post.id.in_(ids)).order_by(m.Post.author_followers.desc(), m.Post.id)))
+    return {"text": incident_blocks.batch_fallback(len(posts) + more), "blocks": incident_blocks.batch(posts, more), "thread_ts": ts}
+
+
+def _incident_parent(session: Session, row: m.SlackMessage) -> list[str]:
+    ts = session.scalar(select(m.Incident.message_ts).where(m.Incident.id == row.ref_id))
+    return [ts] if ts else []
+
+
+def _batch_ids(text: str) -> tuple[list[int], int]:
+    """A batch row's text: "listed post ids|how many more"."""
+    listed, _, more = text.partition("|")
+    return [int(i) for i in listed.split(",") if i], int(more or 0)
+
+
+def install(publisher: Publisher) -> None:
+    """Teach the publisher how to build incident messages (it knows nothing of incidents otherwise)."""
+    publisher.message_builders.update({"incident": _build_incident, "incident_batch": _build_batch})
+    publisher.after_posted["incident"] = _incident_posted
+    publisher.parent_finders["incident_batch"] = _incident_parent
+
+
+# -- the job -------------------------------------------------------------------
+
+
+def queue_message(session: Session, incident: m.Incident) -> None:
+    """The incident's message, queued once (in the transaction that opened the incident)."""
+    session.add(m.SlackMessage(channel=incident.channel, kind="incident", ref_id=incident.id, text="", rank=INCIDENT_RANK,
+                               state="pending", created_at=utcnow()))
+
+
+def tick(rt: Runtime, now: datetime | None = None) -> None:
+    """Detect, learn, batch, edit, page: each step on its own, so one failing does not stop the rest."""
+    now = now or utcnow()
+    config = rt.config.incidents
+    with rt.db.session() as session:
+        for incident_id in incidents.detect(session, channel=rt.channel, config=config, now=now):
+            queue_message(session, session.get(m.Incident, incident_id))
+            log.info("spike: opened incident %s", incident_id)
+        for incident in session.scalars(select(m.Incident).where(m.Incident.status == "open")):
+            incidents.learn(session, incident)
+            _queue_batch(session, incident, now, config.batch_every)
+    rt.publisher.deliver_pending()
+    refresh_due(rt, now)
+    page_due(rt, now)
+
+
+def _queue_batch(session: Session, incident: m.Incident, now: datetime, every) -> None:
+    if not incident.message_ts:
+        return
+    last = session.scalar(
+        select(func.max(m.SlackMessage.created_at)).where(m.SlackMessage.kind == "incident_batch", m.SlackMessage.ref_id == incident.id)
+    )
+    if last is not None and now - last < every:
+        return
+    ids = incidents.take_batch(session, incident.id, limit=100_000)
+    if not ids:
+        return
+    shown = list(session.scalars(
+        select(m.Post.id).where(m.Post.id.in_(ids)).order_by(m.Post.author_followers.desc(), m.Post.id).limit(incident_blocks.BATCH_LISTED)
+    ))
+    session.add(m.SlackMessage(channel=incident.channel, kind="incident_batch", ref_id=incident.id, rank=BATCH_RANK, state="pending",
+                               text=",".join(map(str, shown)) + f"|{len(ids) - len(shown)}", created_at=now))
+    incident.changed = True
+
+
+def refresh_due(rt: Runtime, now: datetime | None = None, *, force: int | None = None) -> int:
+    """Edit incident messages that show an older state, at most every `update_every` each (or `force` one now)."""
+    now = now or utcnow()
+    every = rt.config.incidents.update_every
+    with rt.db.session() as session:
+        due = [
+            i.id for i in session.scalars(select(m.Incident).where(m.Incident.changed.is_(True), m.Incident.message_ts.is_not(None)))
+            if i.id == force or i.shown_at is None or now - i.shown_at >= every
+        ]
+    edited = 0
+    for incident_id in due:
+        with rt.db.session() as session:
+            incident = session.get(m.Incident, incident_id)
+            view = incidents.view(session, incident_id, now)
+            channel, ts = incident.channel, incident.message_ts
+            incident.changed, incident.shown_at = False, now
+        try:
+            rt.publisher.client.chat_update(channel=channel, ts=ts, text=incident_blocks.incident_fallback(view),
+                                            blocks=incident_blocks.incident_message(view))
+            edited += 1
+        except (SlackApiError, URLError, OSError) as exc:
+            log.warning("could not update incident %s: %s", incident_id, exc)
+            with rt.db.session() as session:
+                session.get(m.Incident, incident_id).changed = True
+    return edited
+
+
+def page_due(rt: Runtime, now: datetime | None = None) -> int:
+    """One page per incident for the person on call, claimed before it is sent so it goes once."""
+    from bot.escalation import NotSent, Unreachable, direct_message, permalink, warn_unreachable
+
+    now = now or utcnow()
+    paged = 0
+    with rt.db.session() as session:
+        ids = list(session.scalars(select(m.Incident.id).where(
+            m.Incident.status == "open", m.Incident.paged_at.is_(None), m.Incident.message_ts.is_not(None))))
+        order = oncall.page_order(session, rt.config, now) if ids else []
+    if not order:
+        return 0
+    for incident_id in ids:
+        with rt.db.session() as session:
+            won = session.execute(
+                update(m.Incident).where(m.Incident.id == incident_id, m.Incident.paged_at.is_(None)).values(paged_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not won:
+                continue
+            incident = session.get(m.Incident, incident_id)
+            view, channel, ts = incidents.view(session, incident_id, now), incident.channel, incident.message_ts
+        text, blocks = incident_blocks.page(view, permalink(rt, channel, ts))
+        for user in order:
+            try:
+                direct_message(rt, user, text, blocks)
+            except Unreachable as gone:
+                warn_unreachable(rt, gone, None, now)
+                continue
+            except NotSent as exc:
+                log.warning("page for incident %s not sent (%s); will try again", incident_id, exc)
+                with rt.db.session() as session:
+                    session.get(m.Incident, incident_id).paged_at = None
+                break
+            with rt.db.session() as session:
+                session.get(m.Incident, incident_id).paged_user = user
+            paged += 1
+            break
+    return paged
+
+
+def jobs(rt: Runtime) -> list[Job]:
+    return [Job("incidents", lambda: tick(rt), "interval", {"seconds": 5}, True)]

@@ -1,0 +1,92 @@
+"""Block Kit for incidents: the incident message, its thread batches and the on-call page. Pure builders."""
+from __future__ import annotations
+
+from bot.domain.incidents import IncidentView
+from bot.slack.blocks import NETWORK_LABEL, button, context, link, quote_block, section, slack_date
+from bot.slack.ids import Action, incident_ref
+from bot.slack.text import escape, truncate
+from storage import models as m
+
+SPARK = "▁▂▃▄▅▆▇█"
+TREND = {"rising": ":chart_with_upwards_trend: rising", "steady": ":left_right_arrow: steady", "falling": ":chart_with_downwards_trend: falling"}
+BATCH_LISTED = 10  # posts shown one by one in a thread batch; the rest are counted
+
+
+def sparkline(values: list[int]) -> str:
+    """The rate as a row of bars: readable on a phone, no image to upload or refresh."""
+    top = max(values) if values else 0
+    if not top:
+        return SPARK[0] * len(values)
+    return "".join(SPARK[min(len(SPARK) - 1, round(v / top * (len(SPARK) - 1)))] for v in values)
+
+
+def _networks(counts: dict[str, int]) -> str:
+    return " · ".join(f"{NETWORK_LABEL.get(n, n)} {c}" for n, c in counts.items()) or "no posts yet"
+
+
+def incident_fallback(v: IncidentView) -> str:
+    return f"Incident #{v.id}: {v.title} ({v.posts} posts from {v.people} people)"
+
+
+def incident_message(v: IncidentView) -> list[dict]:
+    """The one message the channel gets for an incident, edited in place as it grows."""
+    if v.status == "merged":
+        return [section(f":twisted_rightwards_arrows: *Incident #{v.id} merged into #{v.merged_into}:* {escape(v.title)}")]
+    head = ":rotating_light: *Incident #{}*".format(v.id) if v.status == "open" else f":white_check_mark: *Incident #{v.id} resolved*"
+    who = f" by <@{v.resolved_by}>" if v.status == "resolved" and v.resolved_by else ""
+    phrases = ", ".join(f"“{escape(p)}”" for p in v.phrases) or escape(v.title)
+    minutes = int(v.bucket.total_seconds() // 60)
+    per_hour = sum(v.per_bucket[-2:]) * 60 // max(1, 2 * minutes)
+    blocks = [
+        section(f"{head}{who}: {escape(v.title)}\nPeople say: {phrases}"),
+        section(
+            f"*{v.posts}* posts from *{v.people}* people · {_networks(v.networks)}\n"
+            f"`{sparkline(v.per_bucket)}` {per_hour}/h now, {TREND[v.trend]} (last {minutes * len(v.per_bucket)} min, {minutes}-min bars)"
+        ),
+    ]
+    for s in v.samples:
+        label = NETWORK_LABEL.get(s.network, s.network)
+        blocks.append(context(f"{label} · @{escape(s.handle) or 'someone'} · {link(s.url, 'open')}" if s.url else f"{label} · @{escape(s.handle)}"))
+        blocks.append(section(quote_block(truncate(s.text, 280))))
+    since = f"Since {slack_date(v.created_at, '{time}')}" if v.created_at else ""
+    declared = f" · declared by <@{v.declared_by}>" if v.declared_by else ""
+    blocks.append(context(f"{since}{declared} · new posts go in the thread; they get no card of their own"))
+    if v.status == "open":
+        blocks.append({"type": "actions", "block_id": f"incident_actions_{v.id}", "elements": [
+            {**button("Resolve", Action.INCIDENT_RESOLVE, 0, style="primary"), "value": incident_ref(v.id)},
+        ]})
+    return blocks
+
+
+def batch_fallback(total: int) -> str:
+    return f"{total} more posts joined the incident"
+
+
+def batch(posts: list[m.Post], more: int) -> list[dict]:
+    """New posts in the incident's thread: the most visible ones with a way out, the rest counted."""
+    blocks = [section(f"*{len(posts) + more} new posts* joined this incident" + (f"; the {len(posts)} with the widest reach:" if more else ":"))]
+    for post in posts[:BATCH_LISTED]:
+        label = NETWORK_LABEL.get(post.network, post.network)
+        where = f" · {link(post.url, 'open')}" if post.url else ""
+        blocks.append({
+            "type": "section",
+            "text": {"type": "mrkdwn", "verbatim": True,
+                     "text": truncate(f"{label} · *@{escape(post.author_handle) or 'someone'}*{where}\n{quote_block(truncate(post.text, 280))}", 3000)},
+            "accessory": button("Own card", Action.INCIDENT_MOVE_OUT, post.case_id),
+        })
+    if more:
+        blocks.append(context(f"…and {more} more, counted in the incident. `/socialdesk incident split` moves a group of them out."))
+    return blocks
+
+
+def page(v: IncidentView, permalink: str | None) -> tuple[str, list[dict]]:
+    """One page for the whole incident, not one per post."""
+    where = link(permalink, "Open the incident") if permalink else "The incident is in the team channel."
+    text = f":pager: *You are on call: incident #{v.id}*, {escape(v.title)}: {v.posts} posts from {v.people} people so far."
+    return f"On call: incident #{v.id} ({v.posts} posts)", [section(text), context(where)]
+
+
+def incident_list(incidents: list[m.Incident], counts: dict[int, int]) -> str:
+    if not incidents:
+        return "No open incidents. Start one with `/socialdesk incident start <what is wrong>`."
+    return "\n".join(f"• *#{i.id}* {escape(i.title)}: {counts.get(i.id, 0)} posts, since {slack_date(i.created_at, '{time}')}" for i in incidents)

@@ -1,0 +1,130 @@
+"""`/socialdesk incident ...` and the incident buttons (Resolve, Own card).
+
+Importing this module adds the subcommand; `register(app, rt)` adds the buttons.
+"""
+from __future__ import annotations
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from sqlalchemy import func, select
+
+from bot import incident_flow
+from bot.domain import incidents
+from bot.runtime import Runtime
+from bot.slack import incident_blocks
+from bot.slack.blocks import history_entry
+from bot.slack.ids import Action, StaleReference, parse_case_ref, parse_incident_ref
+from bot.slack.text import escape
+from handlers.commands import subcommand
+from handlers.common import NOT_ALLOWED, STALE, tell
+from storage import models as m
+
+USAGE = "incident [start <what is wrong> | list | resolve <#> | merge <#> into <#> | split <#> <words>]"
+
+
+def _number(word: str) -> int:
+    try:
+        return int(word.lstrip("#"))
+    except ValueError:
+        raise incidents.IncidentError(f"“{escape(word)}” is not an incident number (they look like `#3`).") from None
+
+
+@subcommand("incident", USAGE, "one message, one answer and one page for many posts about the same problem")
+def incident_command(rt: Runtime, ack: Ack, command: dict, args: list[str], client: WebClient) -> None:
+    user = command["user_id"]
+    action = args[0].lower() if args else "list"
+    if action != "list" and not rt.config.roles.may_answer(user):
+        ack(response_type="ephemeral", text=NOT_ALLOWED)
+        return
+    try:
+        if action == "start":
+            with rt.db.session() as session:
+                incident = incidents.declare(session, " ".join(args[1:]), user, channel=rt.channel, config=rt.config.incidents)
+                incident_flow.queue_message(session, incident)
+                number, title = incident.id, incident.title
+            ack(response_type="in_channel", text=f"<@{user}> started incident #{number}: {escape(title)}. Posts about it now join it instead of getting cards.")
+        elif action == "list":
+            with rt.db.session() as session:
+                open_ = list(session.scalars(select(m.Incident).where(m.Incident.status == "open").order_by(m.Incident.id)))
+                counts = dict(session.execute(
+                    select(m.Case.incident_id, func.count(m.Case.id)).where(m.Case.incident_id.is_not(None)).group_by(m.Case.incident_id)
+                ).all())
+            ack(response_type="ephemeral", text=incident_blocks.incident_list(open_, counts))
+            return
+        elif action == "resolve" and len(args) == 2:
+            number = _number(args[1])
+            with rt.db.session() as session:
+                incidents.resolve(session, number, user)
+            ack(response_type="in_channel", text=f"<@{user}> resolved incident #{number}. New posts get cards again.")
+        elif action == "merge" and len(args) == 4 and args[2].lower() == "into":
+            source, target = _number(args[1]), _number(args[3])
+            with rt.db.session() as session:
+                incidents.merge(session, source, target, user)
+            ack(response_type="in_channel", text=f"<@{user}> merged incident #{source} into #{target}.")
+            incident_flow.refresh_due(rt, force=source)
+            number = target
+        elif action == "split" and len(args) >= 3:
+            source = _number(args[1])
+            with rt.db.session() as session:
+                new = incidents.split(session, source, " ".join(args[2:]), user, channel=rt.channel)
+                incident_flow.queue_message(session, new)
+                number = new.id
+            ack(response_type="in_channel", text=f"<@{user}> split incident #{source}: posts about “{escape(' '.join(args[2:]))}” are now incident #{number}.")
+            incident_flow.refresh_due(rt, force=source)
+        else:
+            ack(response_type="ephemeral", text=f"Usage: `/socialdesk {USAGE}`")
+            return
+    except incidents.IncidentError as exc:
+        ack(response_type="ephemeral", text=str(exc))
+        return
+    rt.background.submit(_show, rt, number)
+
+
+def _show(rt: Runtime, incident_id: int) -> None:
+    rt.publisher.deliver_pending()
+    incident_flow.refresh_due(rt, force=incident_id)
+
+
+def register(app: App, rt: Runtime) -> None:
+    @app.action(Action.INCIDENT_RESOLVE.value)
+    def resolve(ack: Ack, body: dict, client: WebClient, action: dict):
+        ack()
+        try:
+            incident_id = parse_incident_ref(action.get("value"))
+        except StaleReference:
+            tell(client, body, STALE)
+            return
+        user = body["user"]["id"]
+        if not rt.config.roles.may_answer(user):
+            tell(client, body, NOT_ALLOWED)
+            return
+        try:
+            with rt.db.session() as session:
+                incidents.resolve(session, incident_id, user)
+        except incidents.IncidentError as exc:
+            tell(client, body, str(exc))
+            return
+        incident_flow.refresh_due(rt, force=incident_id)
+
+    @app.action(Action.INCIDENT_MOVE_OUT.value)
+    def move_out(ack: Ack, body: dict, client: WebClient, action: dict):
+        ack()
+        try:
+            case_id = parse_case_ref(action.get("value"))
+        except StaleReference:
+            tell(client, body, STALE)
+            return
+        user = body["user"]["id"]
+        if not rt.config.roles.may_answer(user):
+            tell(client, body, NOT_ALLOWED)
+            return
+        try:
+            with rt.db.session() as session:
+                incident_id = incidents.move_out(session, case_id, user)
+        except incidents.IncidentError as exc:
+            tell(client, body, str(exc))
+            return
+        tell(client, body, f"The post has its own card now; it left incident #{incident_id}.")
+        rt.publisher.deliver_pending()
+        rt.publisher.note(case_id, history_entry(user, f"moved this post out of incident #{incident_id}"))
+        incident_flow.refresh_due(rt, force=incident_id)

@@ -1,0 +1,154 @@
+"""Incidents end to end over real HTTP: a declared or detected incident gets one message, not a card per post."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import incident_flow
+from bot.config import FileConfig, IncidentsConfig, OncallConfig
+from bot.emulators.stack import CHANNEL, card_text
+from bot.slack import pacing
+from bot.slack.ids import Action, incident_ref
+from storage import models as m
+
+AGENT, ONCALL = "U0AGENT", "U01AAA"
+OUTAGE = [
+    "@acme checkout is broken", "@acme can't pay, error 500 at checkout", "@acme is the site down?? checkout won't load",
+    "@acme checkout keeps failing with error 500", "@acme error 500 when I try to pay at checkout", "@acme checkout down for everyone?",
+    "@acme checkout error again", "@acme checkout broken, error 500",
+]
+
+
+def _config(**incident_keys) -> FileConfig:
+    keys = dict(min_posts=5, batch_every="1s", update_every="1s")
+    keys.update(incident_keys)
+    return FileConfig(incidents=IncidentsConfig(**keys),
+                      oncall=OncallConfig(members=[ONCALL], handoff="09:00", rotation="weekly", timezone="UTC"))
+
+
+@pytest.fixture
+def team(make_stack):
+    stack = make_stack(config=_config())
+    stack.slack.add_user(ONCALL, "alice", "Alice")
+    return stack
+
+
+def _tweet(stack, text: str, i: int, followers: int = 10) -> str:
+    user = stack.x.add_user(username=f"person{i}", name=f"Person {i}", followers=followers)
+    return stack.x.add_tweet(text, user)
+
+
+def _incident_messages(stack) -> list[dict]:
+    return [msg for msg in stack.slack.messages(CHANNEL)
+            if (msg.get("metadata") or {}).get("event_type") == "socialdesk_message" and "Incident #" in card_text(msg)]
+
+
+def _incident(stack, incident_id: int = 1) -> m.Incident:
+    with stack.rt.db.session() as session:
+        return session.get(m.Incident, incident_id)
+
+
+def _cases_in(stack, incident_id: int = 1) -> int:
+    with stack.rt.db.session() as session:
+        return session.scalar(select(func.count(m.Case.id)).where(m.Case.incident_id == incident_id))
+
+
+def test_a_declared_incident_takes_the_posts_about_it_and_leaves_the_rest_as_cards(team):
+    response = team.command(AGENT, "incident start checkout down")
+    assert "started incident #1" in response.json()["text"]
+    [message] = team.slack.wait_for(lambda: _incident_messages(team), what="the incident message")
+    assert "checkout down" in card_text(message) and "Resolve" in str(message["blocks"])
+    for i, text in enumerate(OUTAGE):
+        _tweet(team, text, i)
+    _tweet(team, "@acme my order never arrived and I want a refund", 50)
+    _tweet(team, "@acme checkout is broken and the charger you sold me caught fire and burned my hand", 51, followers=5)
+    team.poll()
+    cards = [c for c in team.cards() if c["ts"] != message["ts"]]
+    texts = [card_text(c) for c in cards]
+    assert len(cards) == 2, texts  # the unrelated complaint, and the safety one that must keep its own card
+    assert any("never arrived" in t for t in texts) and any("caught fire" in t for t in texts)
+    assert _cases_in(team) == len(OUTAGE)
+    incident_flow.tick(team.rt)
+    thread = team.slack.wait_for(lambda: [r for r in team.slack.thread(CHANNEL, message["ts"]) if r["ts"] != message["ts"]], what="a batch")
+    assert len(thread) == 1  # one batch for eight posts, not eight messages
+    assert "8 new posts" in card_text(thread[0])
+    edited = team.slack.wait_for(lambda: team.slack.updates(CHANNEL, message["ts"]), what="the incident message edited")
+    assert "*8* posts from *8* people" in str(edited[-1]["blocks"])
+    # nobody was paged per post; one page for the incident
+    dms = [c for c in team.slack.calls("chat.postMessage") if str(c.get("channel", "")).startswith("D")]
+    assert len(dms) == 1 and "incident #1" in dms[0]["text"]
+    incident_flow.tick(team.rt)
+    assert len([c for c in team.slack.calls("chat.postMessage") if str(c.get("channel", "")).startswith("D")]) == 1
+
+
+def test_a_spike_opens_an_incident_for_the_posts_still_waiting_for_a_card(team):
+    pacing.hold(team.rt.db, CHANNEL, 60)  # Slack is busy: the cards are still queued when the spike is seen
+    for i, text in enumerate(OUTAGE):
+        _tweet(team, text, i)
+    _tweet(team, "@acme where is my parcel, tracking hasn't moved in a week", 60)
+    team.poll()
+    assert team.cards() == []
+    incident_flow.tick(team.rt)
+    incident = _incident(team)
+    assert incident.origin == "spike" and "checkout" in incident.title
+    assert _cases_in(team) == len(OUTAGE)
+    with team.rt.db.session() as session:
+        row = session.get(m.SlackChannel, CHANNEL)
+        row.not_before, row.refilled_at = None, datetime.now(timezone.utc) - timedelta(seconds=30)
+    team.rt.publisher.deliver_pending()
+    team.slack.wait_for(lambda: len(team.slack.messages(CHANNEL)) >= 2, what="the incident message and the parcel card")
+    first = team.slack.messages(CHANNEL)[0]
+    assert "Incident #1" in card_text(first)  # the incident goes first
+    assert len(team.cards()) == 2  # the incident message and the one unrelated card, not nine cards
+    # the cooldown: a second wave right after opens no second incident
+    for i, text in enumerate(OUTAGE):
+        _tweet(team, text.replace("@acme", "@acme again"), 100 + i)
+    team.poll()
+    incident_flow.tick(team.rt)
+    with team.rt.db.session() as session:
+        assert session.scalar(select(func.count(m.Incident.id))) == 1
+    assert _cases_in(team) == 2 * len(OUTAGE)  # they joined the open incident
+
+
+def test_moving_a_post_out_gives_it_a_card_and_resolve_closes_the_incident(team):
+    team.command(AGENT, "incident start checkout down")
+    [message] = team.slack.wait_for(lambda: _incident_messages(team), what="the incident message")
+    for i, text in enumerate(OUTAGE[:3]):
+        _tweet(team, text, i)
+    team.poll()
+    assert _cases_in(team) == 3
+    with team.rt.db.session() as session:
+        case_id = session.scalar(select(m.Case.id).where(m.Case.incident_id == 1).order_by(m.Case.id))
+    team.click(AGENT, Action.INCIDENT_MOVE_OUT, case_id)
+    team.slack.wait_for(lambda: any(c["ts"] != message["ts"] for c in team.cards()), what="its own card")
+    assert _cases_in(team) == 2
+    team.click(AGENT, Action.INCIDENT_RESOLVE, 0, value=incident_ref(1))
+    team.slack.wait_for(lambda: _incident(team).status == "resolved", what="resolved")
+    edited = team.slack.wait_for(lambda: [u for u in team.slack.updates(CHANNEL, message["ts"]) if "resolved" in str(u["blocks"])], what="shown resolved")
+    assert "Resolve" not in str([e for b in edited[-1]["blocks"] if b["type"] == "actions" for e in b["elements"]])
+    _tweet(team, OUTAGE[4], 40)
+    team.poll()
+    assert _cases_in(team) == 2  # closed: new posts get cards again
+    assert "is resolved" in team.command(AGENT, "incident resolve 1").json()["text"]
+
+
+def test_merge_and_split_move_posts_between_incidents(team):
+    team.command(AGENT, "incident start checkout down")
+    team.command(AGENT, "incident start login broken")
+    team.slack.wait_for(lambda: len(_incident_messages(team)) == 2, what="two incident messages")
+    for i, text in enumerate(OUTAGE[:4]):
+        _tweet(team, text, i)
+    _tweet(team, "@acme login broken on the app", 20)
+    team.poll()
+    assert (_cases_in(team, 1), _cases_in(team, 2)) == (4, 1)
+    assert "merged incident #2 into #1" in team.command(AGENT, "incident merge 2 into 1").json()["text"]
+    assert (_cases_in(team, 1), _cases_in(team, 2), _incident(team, 2).status) == (5, 0, "merged")
+    response = team.command(AGENT, "incident split 1 login")
+    assert "are now incident #3" in response.json()["text"]
+    assert (_cases_in(team, 1), _cases_in(team, 3)) == (4, 1)
+    assert "no post" in team.command(AGENT, "incident split 1 refund").json()["text"]
+    assert "not an incident number" in team.command(AGENT, "incident resolve x").json()["text"]
+    listing = team.command(AGENT, "incident list").json()["text"]
+    assert "#1" in listing and "#3" in listing and "#2" not in listing
