@@ -59,7 +59,7 @@ def replay(rows: list[dict], *, triage: bool, config: IncidentsConfig | None = N
                     for incident in session.scalars(select(m.Incident).where(m.Incident.status == "open")):
                         incidents.learn(session, incident)
                 next_detect += 10
-            category = classify(row["text"]).category if triage else "complaint"
+            category = classify(row["text"]).category if triage else row["category"]
             if category not in ("complaint", "question", "praise"):
                 continue  # spam/other: no card, so no question of joining
             with db.session() as session:
@@ -129,7 +129,7 @@ def topic_baseline(rows: list[dict]) -> dict[int, int | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--no-triage", action="store_true", help="treat every post as a complaint (faster)")
+    parser.add_argument("--no-triage", action="store_true", help="use the set's own category labels instead of triage (faster)")
     args = parser.parse_args()
     rows = load()
     started = time.perf_counter()

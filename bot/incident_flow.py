@@ -14,7 +14,8 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.domain import cases, incidents, oncall
+from bot.domain import cases, incidents, oncall, sla
+from bot.triage import classify, suggest_reply
 from bot.jobs import Job
 from bot.runtime import Runtime
 from bot.slack import incident_blocks
@@ -31,18 +32,42 @@ def utcnow() -> datetime:
 
 
 def absorb(rt: Runtime, session: Session, result: cases.IngestResult) -> dict[int, int]:
-    """Right after ingest, in the same transaction: new posts that fit an open incident join it (no card),
-    and follow-ups of posts in an incident go to the incident's thread instead of a card's."""
+    """Right after ingest, in the same transaction: new posts that fit an open incident join it (no card).
+
+    A follow-up to a post in an incident goes to the incident's thread, except when the
+    incident's answer already reached that post: then the author is writing again, and
+    it opens a case of its own (a card).
+    """
     placed = incidents.place(session, result.new_cases, threshold=rt.config.incidents.join_score)
-    if result.follow_ups:
-        session.execute(
-            update(m.Post)
-            .where(m.Post.id.in_(result.follow_ups), m.Post.slack_state == "pending",
-                   m.Post.case_id.in_(select(m.Case.id).where(m.Case.incident_id.is_not(None))))
-            .values(slack_state=incidents.WAITING)
-            .execution_options(synchronize_session=False)
-        )
+    if not result.follow_ups:
+        return placed
+    rows = session.execute(
+        select(m.Post, m.Case).join(m.Case, m.Post.case_id == m.Case.id)
+        .where(m.Post.id.in_(result.follow_ups), m.Post.slack_state == "pending", m.Case.incident_id.is_not(None))
+    ).all()
+    for post, case in rows:
+        if case.status in ("answered", "dismissed"):
+            _own_case(rt, session, post, case)
+        else:
+            post.slack_state = incidents.WAITING
     return placed
+
+
+def _own_case(rt: Runtime, session: Session, post: m.Post, previous: m.Case) -> None:
+    now = utcnow()
+    triage = classify(post.text, followers=post.author_followers, engagement=post.engagement, prior_complaints=1)
+    case = m.Case(
+        network=post.network, conversation_id=post.conversation_id or post.external_id, author_external_id=post.author_external_id,
+        status="open", category=triage.category, priority=triage.priority, severity=triage.severity, sentiment=triage.sentiment,
+        topic=triage.topic, reasons=list(triage.reasons), channel=previous.channel, created_at=now,
+        suggested_reply=suggest_reply(triage, name=post.author_name, handle=post.author_handle, network=post.network),
+        due_at=sla.due_at(rt.config, post.network, triage.priority, now),
+    )
+    session.add(case)
+    session.flush()
+    post.case_id = case.id
+    cases.audit(session, case.id, "system", "opened", post_id=post.id, category=triage.category, priority=triage.priority,
+                after_incident=previous.incident_id)
 
 
 # -- what the publisher builds when a queued incident message goes out -------------

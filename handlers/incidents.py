@@ -13,7 +13,7 @@ from bot.domain import incidents
 from bot.runtime import Runtime
 from bot.slack import incident_blocks
 from bot.slack.blocks import history_entry
-from bot.slack.ids import Action, StaleReference, parse_case_ref, parse_incident_ref
+from bot.slack.ids import INPUT, Action, Block, StaleReference, View, parse_case_ref, parse_incident_ref
 from bot.slack.text import escape
 from handlers.commands import subcommand
 from handlers.common import NOT_ALLOWED, STALE, tell
@@ -85,7 +85,74 @@ def _show(rt: Runtime, incident_id: int) -> None:
     incident_flow.refresh_due(rt, force=incident_id)
 
 
+def limits(rt: Runtime) -> dict:
+    """Each connected network's reply limit and how it counts length (X: 280 weighted characters)."""
+    return {name: (network.reply_limit, network.reply_length) for name, network in rt.networks.items()}
+
+
+def _answer_and_send(rt: Runtime, incident_id: int) -> None:
+    from bot import workflows
+
+    while workflows.process_outbox(rt):  # the outbox sends at most a batch per call; the job carries on too
+        incident_flow.refresh_due(rt)
+    incident_flow.refresh_due(rt, force=incident_id)
+
+
 def register(app: App, rt: Runtime) -> None:
+    def _incident_click(ack: Ack, body: dict, client: WebClient, action: dict) -> int | None:
+        ack()
+        try:
+            incident_id = parse_incident_ref(action.get("value"))
+        except StaleReference:
+            tell(client, body, STALE)
+            return None
+        if not rt.config.roles.may_answer(body["user"]["id"]):
+            tell(client, body, NOT_ALLOWED)
+            return None
+        return incident_id
+
+    @app.action(Action.INCIDENT_ANSWER.value)
+    def answer(ack: Ack, body: dict, client: WebClient, action: dict):
+        incident_id = _incident_click(ack, body, client, action)
+        if incident_id is None:
+            return
+        with rt.db.session() as session:
+            view = incidents.view(session, incident_id)
+            plan = incidents.plan_answer(session, incident_id, "", limits(rt))
+        client.views_open(trigger_id=body["trigger_id"], view=incident_blocks.answer_modal(
+            view, incident_blocks.plan_line(plan.per_network, plan.already)))
+
+    @app.view(View.INCIDENT_ANSWER.value)
+    def answer_submitted(ack: Ack, body: dict, view: dict, client: WebClient):
+        user = body["user"]["id"]
+        text = (view.get("state", {}).get("values", {}).get(Block.REPLY.value, {}).get(INPUT, {}).get("value") or "").strip()
+        try:
+            incident_id = parse_incident_ref(view.get("private_metadata"))
+        except StaleReference:
+            ack(response_action="errors", errors={Block.REPLY.value: "This form comes from an older version of socialdesk."})
+            return
+        if not rt.config.roles.may_answer(user):
+            ack(response_action="errors", errors={Block.REPLY.value: "You are not allowed to answer customers, so nothing was sent."})
+            return
+        try:
+            with rt.db.session() as session:
+                incidents.answer_all(session, incident_id, text, user, limits(rt))
+        except incidents.IncidentError as exc:
+            ack(response_action="errors", errors={Block.REPLY.value: str(exc)})
+            return
+        ack()
+        rt.background.submit(_answer_and_send, rt, incident_id)
+
+    @app.action(Action.INCIDENT_RETRY.value)
+    def retry(ack: Ack, body: dict, client: WebClient, action: dict):
+        incident_id = _incident_click(ack, body, client, action)
+        if incident_id is None:
+            return
+        with rt.db.session() as session:
+            again = incidents.retry_failed(session, incident_id, body["user"]["id"])
+        tell(client, body, f"Sending the answer again to {again} posts." if again else "No failed answers to send again.")
+        rt.background.submit(_answer_and_send, rt, incident_id)
+
     @app.action(Action.INCIDENT_RESOLVE.value)
     def resolve(ack: Ack, body: dict, client: WebClient, action: dict):
         ack()

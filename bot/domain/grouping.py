@@ -65,10 +65,36 @@ def profile(texts: Iterable[set[str]], *, min_share: float = 0.04, size: int = 6
     return dict(sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))[:size])
 
 
+FULL_SHARE = 0.5  # a term used by half an incident's posts is fully typical of it
+
+
 def score(post_terms: set[str], prof: dict[str, float]) -> float:
-    """How typical a post is of an incident: the weight of its two strongest specific terms."""
-    weights = sorted((prof.get(t, 0.0) * (0.5 if t in GENERIC else 1.0) for t in post_terms), reverse=True)
-    return sum(weights[:2])
+    """How typical a post is of an incident: the weight of its two strongest specific terms.
+
+    An incident people describe in several ways ("checkout broken", "site down") has
+    each way used by only part of its posts, so a term counts fully from FULL_SHARE on.
+    One shared word alone counts half, unless most of the incident uses it.
+    """
+    weights = sorted((min(1.0, prof.get(t, 0.0) / FULL_SHARE) * (0.5 if t in GENERIC else 1.0) for t in post_terms), reverse=True)
+    weights = [w for w in weights[:2] if w > 0]
+    if len(weights) == 1 and weights[0] < 1.0:
+        return weights[0] / 2
+    return sum(weights)
+
+
+def merge_related(groups: list[list[int]], terms_of: dict[int, set[str]], *, threshold: float, min_size: int = 3) -> list[int]:
+    """The largest group plus the other groups it is bridged to: enough posts fit both (one problem, said two ways)."""
+    main = list(groups[0])
+    main_profile = profile(terms_of[i] for i in main)
+    for group in groups[1:]:
+        if len(group) < min_size:
+            continue
+        other = profile(terms_of[i] for i in group)
+        bridges = sum(score(terms_of[i], other) >= threshold for i in main) + sum(score(terms_of[i], main_profile) >= threshold for i in group)
+        if bridges >= max(2, 0.1 * min(len(group), len(main))):
+            main += group
+            main_profile = profile(terms_of[i] for i in main)
+    return main
 
 
 def top_phrases(prof: dict[str, float], n: int = 4) -> list[str]:

@@ -185,7 +185,7 @@ def detect(session: Session, *, channel: str, config: IncidentsConfig, now: date
     groups = sorted(grouping.cluster(items, threshold=config.join_score), key=len, reverse=True)
     if not groups or len(groups[0]) < max(2, config.min_posts // 2):
         return []
-    members = groups[0]
+    members = grouping.merge_related(groups, by_id, threshold=config.join_score)
     prof = grouping.profile(by_id[c] for c in members)
     incident = m.Incident(
         status="open", origin="spike", title=" · ".join(grouping.top_phrases(prof, 3)), profile=prof, channel=channel,
@@ -349,6 +349,8 @@ class IncidentView:
     resolved_by: str | None = None
     merged_into: int | None = None
     declared_by: str | None = None
+    answers: dict[str, int] = field(default_factory=dict)  # sent / queued / failed
+    waiting: int = 0  # posts no answer has reached yet
 
 
 def view(session: Session, incident_id: int, now: datetime | None = None, *, buckets: int = 12, bucket: timedelta = timedelta(minutes=5)) -> IncidentView:
@@ -383,6 +385,8 @@ def view(session: Session, incident_id: int, now: datetime | None = None, *, buc
         posts=len(rows), people=people, networks=dict(sorted(networks.items())), per_bucket=per, bucket=bucket,
         trend=trend, samples=samples, created_at=incident.created_at, resolved_by=incident.resolved_by,
         merged_into=incident.merged_into, declared_by=incident.declared_by,
+        answers=answer_progress(session, incident_id),
+        waiting=session.scalar(select(func.count(m.Case.id)).where(m.Case.incident_id == incident_id, m.Case.status.in_(("open",)))) or 0,
     )
 
 
@@ -397,3 +401,110 @@ def take_batch(session: Session, incident_id: int, limit: int = 10) -> list[int]
         session.execute(update(m.Post).where(m.Post.id.in_(ids), m.Post.slack_state == WAITING).values(slack_state=LISTED)
                         .execution_options(synchronize_session=False))
     return ids
+
+
+# -- one answer for all ------------------------------------------------------------
+
+ANSWER_PREFIX = "incident:"  # approval ids of an incident's answer: incident:<id>:<answer>:<case>
+
+
+@dataclass(frozen=True)
+class AnswerPlan:
+    """Who one answer would go to: eligible posts per network, and why the others are left out."""
+
+    per_network: dict[str, int]
+    eligible: list[int]
+    too_long: dict[str, int]  # network -> the answer's length there, when over that network's limit
+    already: int              # answered, being answered or dismissed: they get nothing again
+
+
+def personal(text: str, network: str, handle: str) -> str:
+    """X refuses the same text twice from one account, so each reply there starts with its @handle."""
+    return f"@{handle} {text}" if network == "x" and handle else text
+
+
+def _handles(session: Session, case_ids: list[int]) -> dict[int, str]:
+    return dict(session.execute(select(m.Post.case_id, m.Post.author_handle).where(m.Post.case_id.in_(case_ids)).order_by(m.Post.id.desc())).all())
+
+
+def plan_answer(session: Session, incident_id: int, text: str, limits: dict[str, tuple[int, object]]) -> AnswerPlan:
+    """`limits`: network -> (limit, length function); a network with no limit takes any length."""
+    rows = session.execute(select(m.Case.id, m.Case.network, m.Case.status).where(m.Case.incident_id == incident_id).order_by(m.Case.id)).all()
+    eligible = [(case_id, network) for case_id, network, status in rows if status in ("open", "failed")]
+    per_network = dict(sorted(Counter(network for _, network in eligible).items()))
+    handles = _handles(session, [c for c, _ in eligible])
+    too_long = {}
+    for network in per_network:
+        limit, length = limits.get(network, (None, None))
+        longest = max((handles.get(c, "") for c, n in eligible if n == network), key=len, default="")
+        if limit and length(personal(text, network, longest)) > limit:
+            too_long[network] = length(personal(text, network, longest))
+    return AnswerPlan(per_network, [c for c, _ in eligible], too_long, len(rows) - len(eligible))
+
+
+def answer_all(session: Session, incident_id: int, text: str, user_id: str, limits: dict, now: datetime | None = None) -> AnswerPlan:
+    """Queue one reply per eligible post of the incident in the outbox: each post is answered at most once.
+
+    Each case is taken with a compare-and-set on its status (like a card's Approve), so a
+    second click, a second person or a retried request reaches no post twice.
+    """
+    now = now or utcnow()
+    text = text.strip()
+    if not text:
+        raise IncidentError("The answer is empty: write something before sending.")
+    get_open(session, incident_id)
+    plan = plan_answer(session, incident_id, text, limits)
+    if plan.too_long:
+        raise IncidentError("Too long for " + ", ".join(f"{n} ({length} characters)" for n, length in plan.too_long.items()) + ": shorten it.")
+    if not plan.eligible:
+        raise IncidentError("Every post of this incident has been answered already.")
+    answer = f"{ANSWER_PREFIX}{incident_id}:{int(now.timestamp() * 1000)}"
+    roots = {case_id: (network, kind, handle) for case_id, network, kind, handle in session.execute(
+        select(m.Post.case_id, m.Post.network, m.Post.kind, m.Post.author_handle).where(m.Post.case_id.in_(plan.eligible)).order_by(m.Post.id.desc()))}
+    queued = []
+    for case_id in plan.eligible:
+        won = session.execute(
+            update(m.Case).where(m.Case.id == case_id, m.Case.status.in_(("open", "failed")))
+            .values(status="replying", last_error=None, updated_at=now).execution_options(synchronize_session=False)
+        ).rowcount
+        if not won:
+            continue
+        network, root_kind, handle = roots[case_id]
+        kind = "private" if root_kind == "message" else "public"  # a Messenger message has no public thread
+        session.add(m.Reply(case_id=case_id, approval_id=f"{answer}:{case_id}", kind=kind, text=personal(text, network, handle), requested_by=user_id,
+                            approved_by=user_id, status="queued", created_at=now, next_attempt_at=now))
+        queued.append(case_id)
+    session.get(m.Incident, incident_id).changed = True
+    _audit(session, user_id, "incident_answered", incident_id=incident_id, posts=len(queued), text=text)
+    return AnswerPlan(plan.per_network, queued, {}, plan.already)
+
+
+def answer_progress(session: Session, incident_id: int) -> dict[str, int]:
+    """Posts the incident's answer has reached: sent, queued (or sending) and failed (latest try of each post)."""
+    answered = select(m.Reply.case_id).where(m.Reply.approval_id.like(f"{ANSWER_PREFIX}{incident_id}:%"))
+    counts = dict(session.execute(
+        select(m.Case.status, func.count(m.Case.id)).where(m.Case.incident_id == incident_id, m.Case.id.in_(answered)).group_by(m.Case.status)
+    ).all())
+    return {"sent": counts.get("answered", 0), "queued": counts.get("replying", 0), "failed": counts.get("failed", 0)}
+
+
+def retry_failed(session: Session, incident_id: int, user_id: str, now: datetime | None = None) -> int:
+    """Queue the incident's failed answers again (new approvals with the same text); returns how many."""
+    now = now or utcnow()
+    failed = session.execute(
+        select(m.Reply.case_id, m.Reply.kind, m.Reply.text).join(m.Case, m.Reply.case_id == m.Case.id)
+        .where(m.Reply.approval_id.like(f"{ANSWER_PREFIX}{incident_id}:%"), m.Reply.status == "failed", m.Case.status == "failed")
+    ).all()
+    answer = f"{ANSWER_PREFIX}{incident_id}:{int(now.timestamp() * 1000)}"
+    again = 0
+    for case_id, kind, text in failed:
+        won = session.execute(
+            update(m.Case).where(m.Case.id == case_id, m.Case.status == "failed").values(status="replying", last_error=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won:
+            session.add(m.Reply(case_id=case_id, approval_id=f"{answer}:{case_id}", kind=kind, text=text, requested_by=user_id,
+                                approved_by=user_id, status="queued", created_at=now, next_attempt_at=now))
+            again += 1
+    session.get(m.Incident, incident_id).changed = True
+    return again

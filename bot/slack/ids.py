@@ -20,11 +20,14 @@ class Action(StrEnum):
     ACKNOWLEDGE = "oncall_acknowledge"
     INCIDENT_RESOLVE = "incident_resolve"
     INCIDENT_MOVE_OUT = "incident_move_out"
+    INCIDENT_ANSWER = "incident_answer"
+    INCIDENT_RETRY = "incident_retry"
 
 
 class View(StrEnum):
     EDIT = "case_edit_modal"
     MOVE_TO_DM = "case_dm_modal"
+    INCIDENT_ANSWER = "incident_answer_modal"
 
 
 class Block(StrEnum):

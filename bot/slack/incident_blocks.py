@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from bot.domain.incidents import IncidentView
-from bot.slack.blocks import NETWORK_LABEL, button, context, link, quote_block, section, slack_date
-from bot.slack.ids import Action, incident_ref
+from bot.slack.blocks import NETWORK_LABEL, button, context, link, plain, quote_block, section, slack_date
+from bot.slack.ids import INPUT, Action, Block, View, incident_ref
 from bot.slack.text import escape, truncate
 from storage import models as m
 
@@ -48,12 +48,18 @@ def incident_message(v: IncidentView) -> list[dict]:
         label = NETWORK_LABEL.get(s.network, s.network)
         blocks.append(context(f"{label} · @{escape(s.handle) or 'someone'} · {link(s.url, 'open')}" if s.url else f"{label} · @{escape(s.handle)}"))
         blocks.append(section(quote_block(truncate(s.text, 280))))
+    if v.answers and any(v.answers.values()):
+        a = v.answers
+        failed = f" · :warning: {a['failed']} failed" if a["failed"] else ""
+        blocks.append(section(f":outbox_tray: Answer: *{a['sent']}* sent · {a['queued']} queued{failed} · {v.waiting} not answered yet"))
     since = f"Since {slack_date(v.created_at, '{time}')}" if v.created_at else ""
     declared = f" · declared by <@{v.declared_by}>" if v.declared_by else ""
     blocks.append(context(f"{since}{declared} · new posts go in the thread; they get no card of their own"))
     if v.status == "open":
         blocks.append({"type": "actions", "block_id": f"incident_actions_{v.id}", "elements": [
-            {**button("Resolve", Action.INCIDENT_RESOLVE, 0, style="primary"), "value": incident_ref(v.id)},
+            {**button("Answer all…", Action.INCIDENT_ANSWER, 0, style="primary"), "value": incident_ref(v.id)},
+            *([{**button("Retry failed", Action.INCIDENT_RETRY, 0), "value": incident_ref(v.id)}] if v.answers.get("failed") else []),
+            {**button("Resolve", Action.INCIDENT_RESOLVE, 0), "value": incident_ref(v.id)},
         ]})
     return blocks
 
@@ -90,3 +96,29 @@ def incident_list(incidents: list[m.Incident], counts: dict[int, int]) -> str:
     if not incidents:
         return "No open incidents. Start one with `/socialdesk incident start <what is wrong>`."
     return "\n".join(f"• *#{i.id}* {escape(i.title)}: {counts.get(i.id, 0)} posts, since {slack_date(i.created_at, '{time}')}" for i in incidents)
+
+
+def answer_modal(v: IncidentView, plan_line: str, draft: str = "") -> dict:
+    """Write one answer for every post of the incident; the modal says who it goes to before it is sent."""
+    return {
+        "type": "modal",
+        "callback_id": View.INCIDENT_ANSWER.value,
+        "private_metadata": incident_ref(v.id),
+        "title": plain("Answer the incident"),
+        "submit": plain("Send to all"),
+        "close": plain("Cancel"),
+        "blocks": [
+            section(f"*Incident #{v.id}:* {escape(v.title)}"),
+            {"type": "input", "block_id": Block.REPLY.value, "label": plain("One answer, sent as a reply to each post"),
+             "element": {"type": "plain_text_input", "action_id": INPUT, "multiline": True, "initial_value": draft, "max_length": 2000}},
+            context(plan_line),
+        ],
+    }
+
+
+def plan_line(per_network: dict[str, int], already: int) -> str:
+    """"Goes to 412 posts: X 330 · Facebook 82 (5 already answered get nothing)"."""
+    total = sum(per_network.values())
+    where = " · ".join(f"{NETWORK_LABEL.get(n, n)} {c}" for n, c in per_network.items())
+    skipped = f" ({already} already answered or dismissed get nothing)" if already else ""
+    return f"Goes to *{total}* posts: {where or 'none yet'}{skipped}. X counts 280 weighted characters; each post is answered once."

@@ -422,7 +422,10 @@ class Publisher:
     def note(self, case_id: int, text: str) -> None:
         """Add a line to the card's thread: the case history everyone can read (queued and paced)."""
         with self.db.session() as session:
-            channel = session.get(m.Case, case_id).channel
+            case = session.get(m.Case, case_id)
+            if case.incident_id is not None and not case.card_ts:
+                return  # a post inside an incident has no card; the incident message shows its progress
+            channel = case.channel
         self.enqueue(channel, "note", case_id, text, rank=NOTE_RANK)
         self.deliver_pending()
 

@@ -3,7 +3,7 @@
 Three crises (a checkout outage, a login outage, a broken promo code) happen inside
 two hours of normal traffic; each post says which crisis it is about ("topic") or
 "none", and whether it is a safety or legal complaint (which must never join an
-incident silently). Templates are combined at random with a fixed seed, so the file
+incident silently). Each post also carries the category a person would file it under. Templates are combined at random with a fixed seed, so the file
 is reproducible: `python tests/data/make_incident_set.py`.
 """
 from __future__ import annotations
@@ -51,17 +51,21 @@ CRISES = {
     },
 }
 
-NORMAL = [
-    "@acme my order {n} never arrived", "@acme where is my parcel? tracking hasn't moved in {n} days",
-    "@acme the {item} arrived damaged", "@acme still waiting for my refund for the {item}", "@acme do you ship to ireland?",
-    "@acme what time does the leeds store open?", "@acme love my new {item}, thanks!", "@acme great service today, thank you",
-    "@acme the {item} stopped working after a week", "@acme how do I change my delivery address?",
-    "@acme charged twice for the same order", "@acme courier left my parcel in the rain", "@acme is the {item} back in stock?",
-    "@acme your staff in manchester were brilliant", "@acme the {item} is smaller than in the photos",
-    "@acme cancel my order {n} please", "@acme my {item} came with a missing part", "@acme how long do refunds take?",
-    "@acme wrong colour {item} delivered", "@acme when does the sale end?", "@acme your app is great, easy to use",
-    "@acme delivery was late again", "@acme the {item} battery dies in an hour", "@acme can I return a gift without a receipt?",
-    "@acme my password reset email went to spam, found it now", "@acme changed my email address, how do I update it?",
+NORMAL = [  # (category a person would file it under, template)
+    ("complaint", "@acme my order {n} never arrived"), ("complaint", "@acme where is my parcel? tracking hasn't moved in {n} days"),
+    ("complaint", "@acme the {item} arrived damaged"), ("complaint", "@acme still waiting for my refund for the {item}"),
+    ("question", "@acme do you ship to ireland?"), ("question", "@acme what time does the leeds store open?"),
+    ("praise", "@acme love my new {item}, thanks!"), ("praise", "@acme great service today, thank you"),
+    ("complaint", "@acme the {item} stopped working after a week"), ("question", "@acme how do I change my delivery address?"),
+    ("complaint", "@acme charged twice for the same order"), ("complaint", "@acme courier left my parcel in the rain"),
+    ("question", "@acme is the {item} back in stock?"), ("praise", "@acme your staff in manchester were brilliant"),
+    ("complaint", "@acme the {item} is smaller than in the photos"), ("question", "@acme cancel my order {n} please"),
+    ("complaint", "@acme my {item} came with a missing part"), ("question", "@acme how long do refunds take?"),
+    ("complaint", "@acme wrong colour {item} delivered"), ("question", "@acme when does the sale end?"),
+    ("praise", "@acme your app is great, easy to use"), ("complaint", "@acme delivery was late again"),
+    ("complaint", "@acme the {item} battery dies in an hour"), ("question", "@acme can I return a gift without a receipt?"),
+    ("praise", "@acme my password reset email went to spam, found it now"),
+    ("question", "@acme changed my email address, how do I update it?"),
 ]
 # Must never join an incident, even when they mention its topic.
 URGENT = [
@@ -91,15 +95,16 @@ def build() -> list[dict]:
     rng = random.Random(SEED)
     rows = []
     for _ in range(900):  # normal traffic: two hours, about one every eight seconds
-        rows.append({"at": rng.uniform(0, 7200), "topic": "none", "urgent": None, "text": _fill(rng, rng.choice(NORMAL))})
+        category, template = rng.choice(NORMAL)
+        rows.append({"at": rng.uniform(0, 7200), "topic": "none", "urgent": None, "category": category, "text": _fill(rng, template)})
     for _ in range(60):
         kind, template = rng.choice(URGENT)
-        rows.append({"at": rng.uniform(0, 7200), "topic": "none", "urgent": kind, "text": _fill(rng, template)})
+        rows.append({"at": rng.uniform(0, 7200), "topic": "none", "urgent": kind, "category": "complaint", "text": _fill(rng, template)})
     for name, crisis in CRISES.items():
         for _ in range(crisis["posts"]):
             # a crisis ramps up fast and tails off: most posts in its first third
             at = crisis["start"] + crisis["length"] * rng.betavariate(1.3, 3.0)
-            rows.append({"at": at, "topic": name, "urgent": None, "text": _fill(rng, rng.choice(crisis["templates"]))})
+            rows.append({"at": at, "topic": name, "urgent": None, "category": "complaint", "text": _fill(rng, rng.choice(crisis["templates"]))})
     rows.sort(key=lambda r: r["at"])
     for i, row in enumerate(rows):
         row["id"] = i + 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot import incident_flow
 from bot.config import FileConfig, IncidentsConfig, OncallConfig
@@ -152,3 +152,45 @@ def test_merge_and_split_move_posts_between_incidents(team):
     assert "not an incident number" in team.command(AGENT, "incident resolve x").json()["text"]
     listing = team.command(AGENT, "incident list").json()["text"]
     assert "#1" in listing and "#3" in listing and "#2" not in listing
+
+
+def test_one_answer_reaches_every_post_once_and_a_later_word_from_the_author_opens_a_case(team):
+    from bot.emulators.slack_client import view_submission
+    from bot.slack.ids import Block, View
+
+    team.command(AGENT, "incident start checkout down")
+    [message] = team.slack.wait_for(lambda: _incident_messages(team), what="the incident message")
+    tweets = [_tweet(team, text, i) for i, text in enumerate(OUTAGE[:5])]
+    team.poll()
+    assert _cases_in(team) == 5
+    team.click(AGENT, Action.INCIDENT_ANSWER, 0, value=incident_ref(1), trigger_id="t1")
+    modal = team.slack.wait_for(lambda: team.slack.opened_views, what="the answer modal")[-1]
+    assert "Goes to *5* posts: X 5" in card_text(modal)
+
+    def submit(text: str):
+        body = view_submission(AGENT, View.INCIDENT_ANSWER.value, incident_ref(1), {Block.REPLY.value: {"text": text}})
+        return team.send_to_slack_endpoint(body)
+
+    too_long = submit("We are sorry. " * 30)
+    assert "Too long for x" in str(too_long.json()["errors"])
+    answer = "We know checkout is down and are fixing it now. Updates here: acme.example/status"
+    assert submit(answer).status_code == 200
+    for tweet_id in tweets:
+        team.x.wait_for(lambda tweet_id=tweet_id: team.x.replies_to(tweet_id), what="a reply on X")
+    again = submit(answer)  # a second click reaches nobody twice
+    assert "answered already" in str(again.json()["errors"])
+    assert all(len(team.x.replies_to(t)) == 1 and team.x.replies_to(t)[0]["text"].endswith(answer) for t in tweets)
+    edited = team.slack.wait_for(lambda: [u for u in team.slack.updates(CHANNEL, message["ts"]) if "*5* sent" in str(u["blocks"])],
+                                 what="progress on the incident message")
+    assert edited
+    # the first author writes again in the same thread: a case of their own, with a card
+    author = team.x.add_user(username="person0b", name="Person 0")
+    first = team.x.add_tweet(OUTAGE[5], author)
+    team.poll()
+    team.slack.wait_for(lambda: _cases_in(team) == 6, what="a sixth post joins")
+    with team.rt.db.session() as session:
+        session.execute(update(m.Case).where(m.Case.incident_id == 1, m.Case.status == "open").values(status="answered"))
+    team.x.add_tweet("@acme still can't pay, it took my money twice", author, in_reply_to=first)
+    team.poll()
+    texts = [card_text(c) for c in team.cards() if c["ts"] != message["ts"]]
+    assert any("took my money twice" in t for t in texts), texts

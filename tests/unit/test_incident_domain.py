@@ -115,7 +115,7 @@ def test_safety_and_legal_complaints_never_join_even_when_they_name_the_problem(
             joined = incidents.best_incident(text, "complaint", opened, 0.6)
             assert joined is not None and joined.title == crisis, text
         unrelated = [r for r in rows if r["topic"] == "none" and not r["urgent"]]
-        swallowed = [r["text"] for r in unrelated if incidents.best_incident(r["text"], "complaint", opened, 0.6)]
+        swallowed = [r["text"] for r in unrelated if incidents.best_incident(r["text"], r["category"], opened, 0.6)]
         assert len(swallowed) <= len(unrelated) * 0.03, swallowed[:10]
 
 
