@@ -68,7 +68,7 @@ class Runtime:
 def build_runtime(settings: Settings, config: FileConfig | None = None) -> Runtime:
     config = config if config is not None else load_file_config(settings.socialdesk_config)
     db = Database(settings.database_url)
-    from bot import incident_flow  # it builds on Runtime itself
+    from bot.flows import incidents as incident_flow  # it builds on Runtime itself
 
     client = slack_client(settings)
     publisher = Publisher(slack_client(settings, retry_rate_limited=False), db)

@@ -12,7 +12,7 @@ from typing import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.clock import utcnow
-from bot import incident_flow
+from bot.flows import incidents as incident_flow
 from bot.flows import escalation, workflows
 from bot.flows.digest import digest_jobs
 from bot.jobs import Job

@@ -8,7 +8,8 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from sqlalchemy import func, select
 
-from bot import incident_flow
+from bot.flows import incidents as incident_flow
+from bot.flows import workflows
 from bot.domain import incidents
 from bot.runtime import Runtime
 from bot.slack import incident_blocks
@@ -91,8 +92,6 @@ def limits(rt: Runtime) -> dict:
 
 
 def _answer_and_send(rt: Runtime, incident_id: int) -> None:
-    from bot import workflows
-
     while workflows.process_outbox(rt):  # the outbox sends at most a batch per call; the job carries on too
         incident_flow.refresh_due(rt)
     incident_flow.refresh_due(rt, force=incident_id)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bot.clock import utcnow
 from bot.config import IncidentsConfig
 from bot.domain import grouping
 from bot.triage.rules import risk_terms
+from bot.domain.states import OPEN_STATUSES, CaseStatus, SlackState
 from storage import models as m
 
 JOINS = ("complaint", "question")  # "is the site down??" is a question about the same problem
@@ -25,10 +27,6 @@ NEVER_JOIN = ("safety", "legal", "data breach")
 PROFILE_POSTS = 300  # the latest posts an incident's profile is learnt from
 WAITING = "incident"  # a post in an incident, not yet listed in its thread
 LISTED = "listed"     # ...listed in the incident's thread
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class IncidentError(Exception):
@@ -69,7 +67,7 @@ def _attach(session: Session, incident: m.Incident, case_id: int) -> bool:
     """Fold a case into an incident if its card has not gone out; False if it has (it keeps its card)."""
     won = session.execute(
         update(m.Post)
-        .where(m.Post.case_id == case_id, m.Post.slack_state == "pending")
+        .where(m.Post.case_id == case_id, m.Post.slack_state == SlackState.PENDING)
         .values(slack_state=WAITING)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -171,7 +169,7 @@ def detect(session: Session, *, channel: str, config: IncidentsConfig, now: date
         .join(m.Post, m.Post.case_id == m.Case.id)
         .where(
             m.Case.created_at >= now - config.window, m.Case.created_at <= now, m.Case.incident_id.is_(None),
-            m.Case.category.in_(JOINS), m.Post.slack_state == "pending",
+            m.Case.category.in_(JOINS), m.Post.slack_state == SlackState.PENDING,
         )
         .order_by(m.Case.id, m.Post.id)
     ).all()
@@ -217,7 +215,7 @@ def declare(session: Session, title: str, user_id: str, *, channel: str, config:
     _audit(session, user_id, "incident_declared", incident_id=incident.id, title=title)
     waiting = session.scalars(
         select(m.Case.id).join(m.Post, m.Post.case_id == m.Case.id)
-        .where(m.Case.created_at >= now - config.window, m.Case.incident_id.is_(None), m.Post.slack_state == "pending")
+        .where(m.Case.created_at >= now - config.window, m.Case.incident_id.is_(None), m.Post.slack_state == SlackState.PENDING)
     ).all()
     place(session, list(dict.fromkeys(waiting)), threshold=config.join_score)
     return incident
@@ -257,7 +255,7 @@ def move_out(session: Session, case_id: int, user_id: str) -> int:
         raise IncidentError("This post is not part of an incident.")
     incident_id = case.incident_id
     session.execute(
-        update(m.Post).where(m.Post.case_id == case_id, m.Post.slack_state.in_((WAITING, LISTED))).values(slack_state="pending")
+        update(m.Post).where(m.Post.case_id == case_id, m.Post.slack_state.in_((WAITING, LISTED))).values(slack_state=SlackState.PENDING)
         .execution_options(synchronize_session=False)
     )
     case.incident_id = None
@@ -386,7 +384,7 @@ def view(session: Session, incident_id: int, now: datetime | None = None, *, buc
         trend=trend, samples=samples, created_at=incident.created_at, resolved_by=incident.resolved_by,
         merged_into=incident.merged_into, declared_by=incident.declared_by,
         answers=answer_progress(session, incident_id),
-        waiting=session.scalar(select(func.count(m.Case.id)).where(m.Case.incident_id == incident_id, m.Case.status.in_(("open",)))) or 0,
+        waiting=session.scalar(select(func.count(m.Case.id)).where(m.Case.incident_id == incident_id, m.Case.status == CaseStatus.OPEN)) or 0,
     )
 
 
@@ -430,7 +428,7 @@ def _handles(session: Session, case_ids: list[int]) -> dict[int, str]:
 def plan_answer(session: Session, incident_id: int, text: str, limits: dict[str, tuple[int, object]]) -> AnswerPlan:
     """`limits`: network -> (limit, length function); a network with no limit takes any length."""
     rows = session.execute(select(m.Case.id, m.Case.network, m.Case.status).where(m.Case.incident_id == incident_id).order_by(m.Case.id)).all()
-    eligible = [(case_id, network) for case_id, network, status in rows if status in ("open", "failed")]
+    eligible = [(case_id, network) for case_id, network, status in rows if status in OPEN_STATUSES]
     per_network = dict(sorted(Counter(network for _, network in eligible).items()))
     handles = _handles(session, [c for c, _ in eligible])
     too_long = {}
@@ -464,8 +462,8 @@ def answer_all(session: Session, incident_id: int, text: str, user_id: str, limi
     queued = []
     for case_id in plan.eligible:
         won = session.execute(
-            update(m.Case).where(m.Case.id == case_id, m.Case.status.in_(("open", "failed")))
-            .values(status="replying", last_error=None, updated_at=now).execution_options(synchronize_session=False)
+            update(m.Case).where(m.Case.id == case_id, m.Case.status.in_(OPEN_STATUSES))
+            .values(status=CaseStatus.REPLYING, last_error=None, updated_at=now).execution_options(synchronize_session=False)
         ).rowcount
         if not won:
             continue
@@ -485,7 +483,7 @@ def answer_progress(session: Session, incident_id: int) -> dict[str, int]:
     counts = dict(session.execute(
         select(m.Case.status, func.count(m.Case.id)).where(m.Case.incident_id == incident_id, m.Case.id.in_(answered)).group_by(m.Case.status)
     ).all())
-    return {"sent": counts.get("answered", 0), "queued": counts.get("replying", 0), "failed": counts.get("failed", 0)}
+    return {"sent": counts.get(CaseStatus.ANSWERED, 0), "queued": counts.get(CaseStatus.REPLYING, 0), "failed": counts.get(CaseStatus.FAILED, 0)}
 
 
 def retry_failed(session: Session, incident_id: int, user_id: str, now: datetime | None = None) -> int:
@@ -493,13 +491,13 @@ def retry_failed(session: Session, incident_id: int, user_id: str, now: datetime
     now = now or utcnow()
     failed = session.execute(
         select(m.Reply.case_id, m.Reply.kind, m.Reply.text).join(m.Case, m.Reply.case_id == m.Case.id)
-        .where(m.Reply.approval_id.like(f"{ANSWER_PREFIX}{incident_id}:%"), m.Reply.status == "failed", m.Case.status == "failed")
+        .where(m.Reply.approval_id.like(f"{ANSWER_PREFIX}{incident_id}:%"), m.Reply.status == "failed", m.Case.status == CaseStatus.FAILED)
     ).all()
     answer = f"{ANSWER_PREFIX}{incident_id}:{int(now.timestamp() * 1000)}"
     again = 0
     for case_id, kind, text in failed:
         won = session.execute(
-            update(m.Case).where(m.Case.id == case_id, m.Case.status == "failed").values(status="replying", last_error=None, updated_at=now)
+            update(m.Case).where(m.Case.id == case_id, m.Case.status == CaseStatus.FAILED).values(status=CaseStatus.REPLYING, last_error=None, updated_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
         if won:

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from bot import incident_flow, metrics
+from bot import metrics
+from bot.flows import incidents as incident_flow
 from bot.clock import utcnow
 from bot.flows import notices
 from bot.domain import cases, ingest, outbox

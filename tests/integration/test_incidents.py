@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select, update
 
-from bot import incident_flow
+from bot.flows import incidents as incident_flow
 from bot.config import FileConfig, IncidentsConfig, OncallConfig
 from bot.emulators.stack import CHANNEL, card_text
 from bot.slack import pacing

@@ -7,19 +7,24 @@ the message in place at most every `update_every`, and pages on-call once per in
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.error import URLError
 
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bot.clock import utcnow
 from bot.domain import cases, incidents, oncall, sla
-from bot.triage import classify, suggest_reply
+from bot.domain.ingest import IngestResult
+from bot.domain.states import CaseStatus, SlackState
+from bot.flows.escalation import warn_unreachable
 from bot.jobs import Job
 from bot.runtime import Runtime
 from bot.slack import incident_blocks
 from bot.slack.publisher import Publisher
+from bot.slack.dm import NotSent, Unreachable, direct_message, permalink
+from bot.triage import classify, suggest_reply
 from storage import models as m
 
 log = logging.getLogger(__name__)
@@ -27,11 +32,7 @@ INCIDENT_RANK = 0  # an incident message goes before any card
 BATCH_RANK = 2
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def absorb(rt: Runtime, session: Session, result: cases.IngestResult) -> dict[int, int]:
+def absorb(rt: Runtime, session: Session, result: IngestResult) -> dict[int, int]:
     """Right after ingest, in the same transaction: new posts that fit an open incident join it (no card).
 
     A follow-up to a post in an incident goes to the incident's thread, except when the
@@ -43,10 +44,10 @@ def absorb(rt: Runtime, session: Session, result: cases.IngestResult) -> dict[in
         return placed
     rows = session.execute(
         select(m.Post, m.Case).join(m.Case, m.Post.case_id == m.Case.id)
-        .where(m.Post.id.in_(result.follow_ups), m.Post.slack_state == "pending", m.Case.incident_id.is_not(None))
+        .where(m.Post.id.in_(result.follow_ups), m.Post.slack_state == SlackState.PENDING, m.Case.incident_id.is_not(None))
     ).all()
     for post, case in rows:
-        if case.status in ("answered", "dismissed"):
+        if case.status in (CaseStatus.ANSWERED, CaseStatus.DISMISSED):
             _own_case(rt, session, post, case)
         else:
             post.slack_state = incidents.WAITING
@@ -58,7 +59,7 @@ def _own_case(rt: Runtime, session: Session, post: m.Post, previous: m.Case) -> 
     triage = classify(post.text, followers=post.author_followers, engagement=post.engagement, prior_complaints=1)
     case = m.Case(
         network=post.network, conversation_id=post.conversation_id or post.external_id, author_external_id=post.author_external_id,
-        status="open", category=triage.category, priority=triage.priority, severity=triage.severity, sentiment=triage.sentiment,
+        status=CaseStatus.OPEN, category=triage.category, priority=triage.priority, severity=triage.severity, sentiment=triage.sentiment,
         topic=triage.topic, reasons=list(triage.reasons), channel=previous.channel, created_at=now,
         suggested_reply=suggest_reply(triage, name=post.author_name, handle=post.author_handle, network=post.network),
         due_at=sla.due_at(rt.config, post.network, triage.priority, now),
@@ -116,7 +117,7 @@ def install(publisher: Publisher) -> None:
 def queue_message(session: Session, incident: m.Incident) -> None:
     """The incident's message, queued once (in the transaction that opened the incident)."""
     session.add(m.SlackMessage(channel=incident.channel, kind="incident", ref_id=incident.id, text="", rank=INCIDENT_RANK,
-                               state="pending", created_at=utcnow()))
+                               state=SlackState.PENDING, created_at=utcnow()))
 
 
 def tick(rt: Runtime, now: datetime | None = None) -> None:
@@ -149,7 +150,7 @@ def _queue_batch(session: Session, incident: m.Incident, now: datetime, every) -
     shown = list(session.scalars(
         select(m.Post.id).where(m.Post.id.in_(ids)).order_by(m.Post.author_followers.desc(), m.Post.id).limit(incident_blocks.BATCH_LISTED)
     ))
-    session.add(m.SlackMessage(channel=incident.channel, kind="incident_batch", ref_id=incident.id, rank=BATCH_RANK, state="pending",
+    session.add(m.SlackMessage(channel=incident.channel, kind="incident_batch", ref_id=incident.id, rank=BATCH_RANK, state=SlackState.PENDING,
                                text=",".join(map(str, shown)) + f"|{len(ids) - len(shown)}", created_at=now))
     incident.changed = True
 
@@ -183,8 +184,6 @@ def refresh_due(rt: Runtime, now: datetime | None = None, *, force: int | None =
 
 def page_due(rt: Runtime, now: datetime | None = None) -> int:
     """One page per incident for the person on call, claimed before it is sent so it goes once."""
-    from bot.escalation import NotSent, Unreachable, direct_message, permalink, warn_unreachable
-
     now = now or utcnow()
     paged = 0
     with rt.db.session() as session:
@@ -203,10 +202,10 @@ def page_due(rt: Runtime, now: datetime | None = None) -> int:
                 continue
             incident = session.get(m.Incident, incident_id)
             view, channel, ts = incidents.view(session, incident_id, now), incident.channel, incident.message_ts
-        text, blocks = incident_blocks.page(view, permalink(rt, channel, ts))
+        text, blocks = incident_blocks.page(view, permalink(rt.slack, channel, ts))
         for user in order:
             try:
-                direct_message(rt, user, text, blocks)
+                direct_message(rt.slack, user, text, blocks)
             except Unreachable as gone:
                 warn_unreachable(rt, gone, None, now)
                 continue
