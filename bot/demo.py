@@ -104,8 +104,9 @@ def run_demo(keep_running: bool = False, console: Console | None = None) -> int:
         console.print(f"   cards in the channel: {len(stack.cards())} (unchanged); thread replies: {len(stack.slack.thread(CHANNEL, first.card_ts)) - 1}")
 
         _facebook(console, stack)
+        _incident(console, stack)
 
-        _step(console, 11, "Where things stand")
+        _step(console, 12, "Where things stand")
         _show_cards(console, stack)
         if keep_running:
             console.print(f"\nStill running: bot at {stack.url}, Slack emulator at {stack.slack.api_url}. Ctrl-C to stop.")
@@ -147,6 +148,34 @@ def _facebook(console: Console, stack: LocalStack) -> None:
     reply = stack.graph.wait_for(lambda: stack.graph.replies_to(comments[0]), timeout=15, what="the reply on Facebook")[-1]
     console.print(f"   bot -> Facebook: POST /{version}/{comments[0]}/comments: {reply['message']!r}")
     _show_status(console, stack, case.id)
+
+
+OUTAGE = [
+    ("kira_b", "@acme checkout is broken, can't pay"), ("omar_t", "@acme is the site down?? checkout won't load"),
+    ("jess_w", "@acme error 500 at checkout again"), ("li_na", "@acme checkout keeps failing with error 500"),
+]
+
+
+def _incident(console: Console, stack: LocalStack) -> None:
+    """A small incident: one message for several complaints about the same outage, not a card each."""
+    from bot.flows import incidents as incident_flow
+
+    _step(console, 11, "Checkout breaks: an agent declares an incident, and complaints about it join it instead of becoming cards")
+    response = stack.command(AGENT, "incident start checkout down")
+    console.print(f"   /socialdesk incident start checkout down -> {response.json().get('text', '')}")
+    message = stack.slack.wait_for(
+        lambda: next((c for c in stack.cards() if "Incident #" in (c.get("text") or "")), None), timeout=15, what="the incident message")
+    for handle, text in OUTAGE:
+        stack.x.add_tweet(text, stack.x.add_user(username=handle, name=handle.split("_")[0].title(), followers=120))
+        console.print(f"   [cyan]@{handle}[/cyan]: {text}")
+    stack.poll()
+    incident_flow.tick(stack.rt)  # the job that batches new posts into the incident's thread
+    incident_flow.refresh_due(stack.rt, force=1)
+    thread = stack.slack.wait_for(lambda: [r for r in stack.slack.thread(CHANNEL, message["ts"]) if r["ts"] != message["ts"]],
+                                  timeout=15, what="the incident's thread")
+    console.print(f"   cards in the channel: {len(stack.cards())} (unchanged: no card for the {len(OUTAGE)} complaints)")
+    edited = stack.slack.updates(CHANNEL, message["ts"])
+    console.print(f"   incident message: {edited[-1]['text'] if edited else message['text']}; its thread: {thread[0]['text']}")
 
 
 def _case_of(stack: LocalStack, external_id: str) -> m.Case | None:

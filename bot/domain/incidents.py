@@ -506,3 +506,46 @@ def retry_failed(session: Session, incident_id: int, user_id: str, now: datetime
             again += 1
     session.get(m.Incident, incident_id).changed = True
     return again
+
+
+# -- numbers for managers ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IncidentNumbers:
+    opened: int
+    posts: int                          # posts inside the incidents opened in the period
+    median_duration: float | None       # seconds from opened to resolved, of those resolved
+    median_to_answer: float | None      # seconds from opened to the one answer for all
+    open_now: int
+
+
+def _median(values: list[float]) -> float | None:
+    values = sorted(values)
+    return values[(len(values) - 1) // 2] if values else None
+
+
+def numbers(session, start: datetime, end: datetime) -> IncidentNumbers:
+    """Incidents opened in [start, end): how many, how big, how long they lasted, how soon they were answered."""
+    rows = session.execute(
+        select(m.Incident.id, m.Incident.created_at, m.Incident.resolved_at, m.Incident.status)
+        .where(m.Incident.created_at >= start, m.Incident.created_at < end, m.Incident.status != "merged")
+    ).all()
+    ids = [r.id for r in rows]
+    posts = session.scalar(select(func.count(m.Case.id)).where(m.Case.incident_id.in_(ids))) if ids else 0
+    answered: dict[int, datetime] = {}
+    if ids:
+        for detail, at in session.execute(
+            select(m.AuditEvent.detail, m.AuditEvent.created_at).where(m.AuditEvent.action == "incident_answered").order_by(m.AuditEvent.id)
+        ).all():
+            incident_id = (detail or {}).get("incident_id")
+            if incident_id in ids and incident_id not in answered:
+                answered[incident_id] = at
+    created = {r.id: r.created_at for r in rows}
+    return IncidentNumbers(
+        opened=len(rows),
+        posts=posts or 0,
+        median_duration=_median([(r.resolved_at - r.created_at).total_seconds() for r in rows if r.resolved_at and r.status == "resolved"]),
+        median_to_answer=_median([(at - created[i]).total_seconds() for i, at in answered.items()]),
+        open_now=session.scalar(select(func.count(m.Incident.id)).where(m.Incident.status == "open")) or 0,
+    )

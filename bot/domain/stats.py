@@ -24,6 +24,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from bot.clock import utcnow
+from bot.domain.incidents import IncidentNumbers
+from bot.domain.incidents import numbers as incident_numbers
 from bot.domain.states import CaseStatus, ReplyStatus, WAITING_STATUSES
 from storage import models as m
 
@@ -259,6 +261,7 @@ class Report:
     slots: list[Slot]
     topics: list[tuple[str, int]]
     slowest: list[SlowCase]
+    incidents: IncidentNumbers | None = None
 
 
 # -- queries ---------------------------------------------------------------------
@@ -465,4 +468,5 @@ def report(db: Db, period: Period, *, now: datetime | None = None, chart: bool =
         slots=slots,
         topics=topics(db, period, topic_limit),
         slowest=slowest_open(db, slowest_limit),
+        incidents=incident_numbers(db, period.start, period.end),
     )

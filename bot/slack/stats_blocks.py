@@ -130,10 +130,24 @@ def number_blocks(report: Report) -> list[dict]:
         blocks.append(section(f"*By network* {_breakdown(current.by_network, NETWORK_LABEL)}\n*By category* {_breakdown(current.by_category)}"))
     else:
         blocks.append(section("_No cases were opened in this period._"))
+    if report.incidents and (report.incidents.opened or report.incidents.open_now):
+        blocks.append(section(incident_line(report.incidents)))
     blocks.append({"type": "divider"})
     blocks.append(_backlog_block(report))
     blocks.append(_agents_block(report))
     return blocks
+
+
+def incident_line(n) -> str:
+    """Incidents: how many, how big, how long, how soon answered (one answer for all their posts)."""
+    parts = [f"*{n.opened}* opened, *{n.posts}* posts in them"]
+    if n.median_duration is not None:
+        parts.append(f"median duration {duration(n.median_duration)}")
+    if n.median_to_answer is not None:
+        parts.append(f"median time to the answer for all {duration(n.median_to_answer)}")
+    if n.open_now:
+        parts.append(f"{n.open_now} open now")
+    return ":rotating_light: *Incidents* " + " · ".join(parts)
 
 
 def stats_message(report: Report, *, tz_note: str) -> list[dict]:

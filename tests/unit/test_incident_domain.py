@@ -130,3 +130,18 @@ def test_praise_and_spam_never_join():
 def test_terms_ignore_handles_links_and_filler():
     assert grouping.terms("@acme Is the SITE down?? https://t.co/x #fail") == {"site", "down", "site down"}
     assert "cannot" in grouping.terms("I can't pay") and "pay" in grouping.terms("payment failed")
+
+
+def test_stats_count_incidents_their_posts_duration_and_time_to_the_answer(db):
+    from bot.slack.stats_blocks import incident_line
+
+    config = IncidentsConfig(min_posts=10)
+    with db.session() as session:
+        _burst(session, 12, NOW)
+        [incident_id] = incidents.detect(session, channel="C1", config=config, now=NOW)
+        session.add(m.AuditEvent(actor="U1", action="incident_answered", detail={"incident_id": incident_id, "posts": 12},
+                                 created_at=NOW + timedelta(minutes=9)))
+        incidents.resolve(session, incident_id, "U1", now=NOW + timedelta(hours=2))
+        n = incidents.numbers(session, NOW - timedelta(days=1), NOW + timedelta(days=1))
+    assert (n.opened, n.posts, n.median_duration, n.median_to_answer, n.open_now) == (1, 12, 7200, 540, 0)
+    assert "*1* opened, *12* posts" in incident_line(n) and "9 min" in incident_line(n)
