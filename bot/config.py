@@ -294,6 +294,7 @@ class IncidentsConfig(_Section):
     join_score: float = Field(default=0.6, gt=0.0, le=2.0)  # how typical of an incident a post must be to join it
     batch_every: Duration = timedelta(seconds=30)  # new posts go into the incident's thread in batches this often
     update_every: Duration = timedelta(seconds=15)  # the incident message is edited at most this often
+    remind_after: Duration = timedelta(minutes=30)  # no public status update for this long: remind the channel
 
 
 class FileConfig(_Section):

@@ -20,7 +20,7 @@ from handlers.commands import subcommand
 from handlers.common import NOT_ALLOWED, STALE, tell
 from storage import models as m
 
-USAGE = "incident [start <what is wrong> | list | resolve <#> | merge <#> into <#> | split <#> <words>]"
+USAGE = "incident [start <what is wrong> | list | resolve <#> [final update] | merge <#> into <#> | split <#> <words>]"
 
 
 def _number(word: str) -> int:
@@ -52,11 +52,17 @@ def incident_command(rt: Runtime, ack: Ack, command: dict, args: list[str], clie
                 ).all())
             ack(response_type="ephemeral", text=incident_blocks.incident_list(open_, counts))
             return
-        elif action == "resolve" and len(args) == 2:
+        elif action == "resolve" and len(args) >= 2:
             number = _number(args[1])
+            final = " ".join(args[2:])
             with rt.db.session() as session:
+                incidents.get_open(session, number)
+                ids = incidents.queue_status(session, number, final, user, sorted(rt.networks), limits(rt), final=True) if final else []
                 incidents.resolve(session, number, user)
-            ack(response_type="in_channel", text=f"<@{user}> resolved incident #{number}. New posts get cards again.")
+            said = " The final update goes out on " + " and ".join(sorted(rt.networks)) + "." if ids else ""
+            ack(response_type="in_channel", text=f"<@{user}> resolved incident #{number}. New posts get cards again.{said}")
+            if ids:
+                rt.background.submit(_post_status, rt, number, ids)
         elif action == "merge" and len(args) == 4 and args[2].lower() == "into":
             source, target = _number(args[1]), _number(args[3])
             with rt.db.session() as session:
@@ -94,6 +100,11 @@ def limits(rt: Runtime) -> dict:
 def _answer_and_send(rt: Runtime, incident_id: int) -> None:
     while workflows.process_outbox(rt):  # the outbox sends at most a batch per call; the job carries on too
         incident_flow.refresh_due(rt)
+    incident_flow.refresh_due(rt, force=incident_id)
+
+
+def _post_status(rt: Runtime, incident_id: int, ids: list[int]) -> None:
+    incident_flow.send_status(rt, ids)
     incident_flow.refresh_due(rt, force=incident_id)
 
 
@@ -141,6 +152,36 @@ def register(app: App, rt: Runtime) -> None:
             return
         ack()
         rt.background.submit(_answer_and_send, rt, incident_id)
+
+    @app.action(Action.INCIDENT_STATUS.value)
+    def status(ack: Ack, body: dict, client: WebClient, action: dict):
+        incident_id = _incident_click(ack, body, client, action)
+        if incident_id is None:
+            return
+        with rt.db.session() as session:
+            view = incidents.view(session, incident_id)
+        client.views_open(trigger_id=body["trigger_id"], view=incident_blocks.status_modal(view, sorted(rt.networks)))
+
+    @app.view(View.INCIDENT_STATUS.value)
+    def status_submitted(ack: Ack, body: dict, view: dict, client: WebClient):
+        user = body["user"]["id"]
+        text = (view.get("state", {}).get("values", {}).get(Block.REPLY.value, {}).get(INPUT, {}).get("value") or "").strip()
+        try:
+            incident_id = parse_incident_ref(view.get("private_metadata"))
+        except StaleReference:
+            ack(response_action="errors", errors={Block.REPLY.value: "This form comes from an older version of socialdesk."})
+            return
+        if not rt.config.roles.may_answer(user):
+            ack(response_action="errors", errors={Block.REPLY.value: "You are not allowed to post for the brand, so nothing was sent."})
+            return
+        try:
+            with rt.db.session() as session:
+                ids = incidents.queue_status(session, incident_id, text, user, sorted(rt.networks), limits(rt))
+        except incidents.IncidentError as exc:
+            ack(response_action="errors", errors={Block.REPLY.value: str(exc)})
+            return
+        ack()
+        rt.background.submit(_post_status, rt, incident_id, ids)
 
     @app.action(Action.INCIDENT_RETRY.value)
     def retry(ack: Ack, body: dict, client: WebClient, action: dict):

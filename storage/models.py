@@ -318,5 +318,27 @@ class Incident(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    first_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # first public status update
+    last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # last "no update for a while" reminder
 
     __table_args__ = (Index("ix_incidents_status", "status"),)
+
+
+class StatusUpdate(Base):
+    """A public status update on the brand's own account or Page about an incident; sent at most once."""
+
+    __tablename__ = "status_updates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    network: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    final: Mapped[bool] = mapped_column(Boolean, default=False)  # the one Resolve posts
+    requested_by: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(10), default="queued")  # queued -> sending -> sent | failed
+    external_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -348,6 +348,7 @@ class IncidentView:
     merged_into: int | None = None
     declared_by: str | None = None
     answers: dict[str, int] = field(default_factory=dict)  # sent / queued / failed
+    statuses: list = field(default_factory=list)  # the latest sent status update per network, newest first
     waiting: int = 0  # posts no answer has reached yet
 
 
@@ -384,8 +385,17 @@ def view(session: Session, incident_id: int, now: datetime | None = None, *, buc
         trend=trend, samples=samples, created_at=incident.created_at, resolved_by=incident.resolved_by,
         merged_into=incident.merged_into, declared_by=incident.declared_by,
         answers=answer_progress(session, incident_id),
+        statuses=_latest_statuses(session, incident_id),
         waiting=session.scalar(select(func.count(m.Case.id)).where(m.Case.incident_id == incident_id, m.Case.status == CaseStatus.OPEN)) or 0,
     )
+
+
+def _latest_statuses(session: Session, incident_id: int) -> list:
+    latest = {}
+    for row in session.scalars(select(m.StatusUpdate).where(m.StatusUpdate.incident_id == incident_id, m.StatusUpdate.status == "sent")
+                               .order_by(m.StatusUpdate.sent_at.desc())):
+        latest.setdefault(row.network, row)
+    return list(latest.values())
 
 
 def take_batch(session: Session, incident_id: int, limit: int = 10) -> list[int]:
@@ -517,6 +527,7 @@ class IncidentNumbers:
     posts: int                          # posts inside the incidents opened in the period
     median_duration: float | None       # seconds from opened to resolved, of those resolved
     median_to_answer: float | None      # seconds from opened to the one answer for all
+    median_to_status: float | None      # seconds from opened to the first public status update
     open_now: int
 
 
@@ -528,7 +539,7 @@ def _median(values: list[float]) -> float | None:
 def numbers(session, start: datetime, end: datetime) -> IncidentNumbers:
     """Incidents opened in [start, end): how many, how big, how long they lasted, how soon they were answered."""
     rows = session.execute(
-        select(m.Incident.id, m.Incident.created_at, m.Incident.resolved_at, m.Incident.status)
+        select(m.Incident.id, m.Incident.created_at, m.Incident.resolved_at, m.Incident.status, m.Incident.first_status_at)
         .where(m.Incident.created_at >= start, m.Incident.created_at < end, m.Incident.status != "merged")
     ).all()
     ids = [r.id for r in rows]
@@ -547,5 +558,62 @@ def numbers(session, start: datetime, end: datetime) -> IncidentNumbers:
         posts=posts or 0,
         median_duration=_median([(r.resolved_at - r.created_at).total_seconds() for r in rows if r.resolved_at and r.status == "resolved"]),
         median_to_answer=_median([(at - created[i]).total_seconds() for i, at in answered.items()]),
+        median_to_status=_median([(r.first_status_at - r.created_at).total_seconds() for r in rows if r.first_status_at]),
         open_now=session.scalar(select(func.count(m.Incident.id)).where(m.Incident.status == "open")) or 0,
     )
+
+
+# -- public status updates -----------------------------------------------------------
+
+
+def queue_status(session: Session, incident_id: int, text: str, user_id: str, networks: list[str], limits: dict, *,
+                 final: bool = False, now: datetime | None = None) -> list[int]:
+    """One status update per network, written down before anything is sent (each sent at most once)."""
+    now = now or utcnow()
+    text = text.strip()
+    if not text:
+        raise IncidentError("The status update is empty: write what people should know.")
+    if not networks:
+        raise IncidentError("No network is connected to post the status update to.")
+    if not final:
+        get_open(session, incident_id)
+    for network in networks:
+        limit, length = limits.get(network, (None, None))
+        if limit and length(text) > limit:
+            raise IncidentError(f"Too long for {network} ({length(text)}/{limit} characters): shorten it.")
+    rows = [m.StatusUpdate(incident_id=incident_id, network=n, text=text, final=final, requested_by=user_id, status="queued", created_at=now)
+            for n in networks]
+    session.add_all(rows)
+    session.flush()
+    _audit(session, user_id, "incident_status_update", incident_id=incident_id, networks=networks, final=final, text=text)
+    return [r.id for r in rows]
+
+
+def take_status(session: Session, update_id: int) -> m.StatusUpdate | None:
+    """Claim a queued status update for sending; None if another sender has it."""
+    won = session.execute(
+        update(m.StatusUpdate).where(m.StatusUpdate.id == update_id, m.StatusUpdate.status == "queued").values(status="sending")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return session.get(m.StatusUpdate, update_id) if won else None
+
+
+def status_sent(session: Session, update_id: int, external_id: str, url: str, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    row = session.get(m.StatusUpdate, update_id)
+    row.status, row.external_id, row.url, row.sent_at, row.error = "sent", external_id, url, now, None
+    incident = session.get(m.Incident, row.incident_id)
+    incident.first_status_at = incident.first_status_at or now
+    incident.last_status_at, incident.changed = now, True
+
+
+def status_failed(session: Session, update_id: int, error: str) -> None:
+    row = session.get(m.StatusUpdate, update_id)
+    row.status, row.error = "failed", error
+    session.get(m.Incident, row.incident_id).changed = True
+
+
+def needs_reminder(incident: m.Incident, now: datetime, after: timedelta) -> bool:
+    """No public update for `after` while the incident is open, and not reminded in that time either."""
+    quiet_since = incident.last_status_at or incident.created_at
+    return incident.status == "open" and now - quiet_since >= after and (incident.reminded_at is None or now - incident.reminded_at >= after)

@@ -31,6 +31,7 @@ MESSAGE_LIMIT = 2000
 _ROUTES = [
     ("GET", r"/v\d+\.\d+/me", "me"),
     ("GET", r"/v\d+\.\d+/(?P<id>[\w.-]+)/feed", "feed"),
+    ("POST", r"/v\d+\.\d+/(?P<id>[\w.-]+)/feed", "publish"),
     ("GET", r"/v\d+\.\d+/(?P<id>[\w.-]+)/comments", "comments"),
     ("POST", r"/v\d+\.\d+/(?P<id>[\w.-]+)/comments", "comment"),
     ("POST", r"/v\d+\.\d+/(?P<id>[\w.-]+)/messages", "messages"),
@@ -40,7 +41,7 @@ _ROUTES = [
     ("GET", r"/v\d+\.\d+/(?P<id>[\w.-]+)", "object"),
 ]
 ALL_PERMISSIONS = frozenset({"pages_show_list", "pages_read_engagement", "pages_read_user_content",
-                             "pages_manage_engagement", "pages_messaging"})
+                             "pages_manage_engagement", "pages_messaging", "pages_manage_posts"})
 _FIELDS = {
     "page": {"id", "name", "link", "category", "fan_count"},
     "post": {"id", "message", "created_time", "updated_time", "from", "permalink_url", "can_reply_privately",
@@ -607,6 +608,18 @@ class GraphEmulator(EmulatorServer):
         if params.get("summary") in ("true", "1"):
             extra = {"summary": {"order": order, "total_count": len(comments), "can_comment": True}}
         return self._page(request, params, comments, lambda c: self._render_comment(c, fields), extra=extra)
+
+    def _route_publish(self, request: Request, params: dict, fields: dict | None, *, version: int, id: str) -> Reply:
+        """A post on the Page's own timeline (a status update), as the Page."""
+        if id != self.page_id:
+            return self._unsupported(id)
+        problem = self._need("pages_manage_posts")
+        if problem:
+            return problem
+        message = (params.get("message") or "").strip()
+        if not message:
+            return self._error(400, 100, "(#100) Missing message or attachment")
+        return 200, {}, {"id": self.add_post(message)}
 
     def _route_comment(self, request: Request, params: dict, fields: dict | None, *, version: int, id: str) -> Reply:
         problem = self._need("pages_manage_engagement")

@@ -23,7 +23,10 @@ from bot.jobs import Job
 from bot.runtime import Runtime
 from bot.slack import incident_blocks
 from bot.slack.publisher import Publisher
+from bot.networks.base import NetworkError
+from bot.slack.blocks import history_entry
 from bot.slack.dm import NotSent, Unreachable, direct_message, permalink
+from bot.slack.text import escape
 from bot.triage import classify, suggest_reply
 from storage import models as m
 
@@ -104,11 +107,54 @@ def _batch_ids(text: str) -> tuple[list[int], int]:
     return [int(i) for i in listed.split(",") if i], int(more or 0)
 
 
+def _build_note(session: Session, row: m.SlackMessage) -> dict | None:
+    ts = session.scalar(select(m.Incident.message_ts).where(m.Incident.id == row.ref_id))
+    return {"text": row.text, "thread_ts": ts} if ts else None
+
+
 def install(publisher: Publisher) -> None:
     """Teach the publisher how to build incident messages (it knows nothing of incidents otherwise)."""
-    publisher.message_builders.update({"incident": _build_incident, "incident_batch": _build_batch})
+    publisher.message_builders.update({"incident": _build_incident, "incident_batch": _build_batch, "incident_note": _build_note})
     publisher.after_posted["incident"] = _incident_posted
     publisher.parent_finders["incident_batch"] = _incident_parent
+    publisher.parent_finders["incident_note"] = _incident_parent
+
+
+def note(rt: Runtime, incident_id: int, text: str) -> None:
+    """A line in the incident's thread (queued and paced like everything else)."""
+    with rt.db.session() as session:
+        channel = session.get(m.Incident, incident_id).channel
+    rt.publisher.enqueue(channel, "incident_note", incident_id, text, rank=1)
+    rt.publisher.deliver_pending()
+
+
+def send_status(rt: Runtime, update_ids: list[int]) -> int:
+    """Post queued status updates, each at most once; the incident's thread says where each went or why not."""
+    sent = 0
+    for update_id in update_ids:
+        with rt.db.session() as session:
+            row = incidents.take_status(session, update_id)
+            if row is None:
+                continue
+            incident_id, network_name, text, who, final = row.incident_id, row.network, row.text, row.requested_by, row.final
+        network = rt.networks.get(network_name)
+        try:
+            if network is None:
+                raise NetworkError(f"{network_name} is not connected")
+            out = network.post_status(text)
+        except NetworkError as exc:
+            with rt.db.session() as session:
+                incidents.status_failed(session, update_id, exc.message)
+            note(rt, incident_id, history_entry("system", f"could not post the status update on {network_name}", escape(exc.message)))
+            continue
+        with rt.db.session() as session:
+            incidents.status_sent(session, update_id, out.external_id, out.url)
+        what = "posted the final update" if final else "posted a status update"
+        label = network.label
+        note(rt, incident_id, history_entry(who, f"{what} on {label}", f"<{out.url}|view>" if out.url else ""))
+        sent += 1
+    return sent
+
 
 
 # -- the job -------------------------------------------------------------------
@@ -134,6 +180,22 @@ def tick(rt: Runtime, now: datetime | None = None) -> None:
     rt.publisher.deliver_pending()
     refresh_due(rt, now)
     page_due(rt, now)
+    remind(rt, now)
+
+
+def remind(rt: Runtime, now: datetime | None = None) -> int:
+    """While an incident is open, say so in its thread when no public update went out for `remind_after`."""
+    now = now or utcnow()
+    after = rt.config.incidents.remind_after
+    reminded = []
+    with rt.db.session() as session:
+        for incident in session.scalars(select(m.Incident).where(m.Incident.status == "open", m.Incident.message_ts.is_not(None))):
+            if incidents.needs_reminder(incident, now, after):
+                incident.reminded_at = now
+                reminded.append(incident.id)
+    for incident_id in reminded:
+        note(rt, incident_id, incident_blocks.reminder(after))
+    return len(reminded)
 
 
 def _queue_batch(session: Session, incident: m.Incident, now: datetime, every) -> None:

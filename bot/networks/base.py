@@ -77,6 +77,9 @@ class Network(Protocol):
 
     def reply_private(self, target: Target, text: str) -> SentReply: ...
 
+    def post_status(self, text: str) -> SentReply:
+        """A post on the brand's own account or Page: an incident status update everyone can see."""
+
     def private_reply_blocker(self, target: Target, now: datetime) -> str | None:
         """Why a private reply to this post is not possible now, or None."""
 

@@ -547,6 +547,12 @@ class FacebookNetwork:
         reply_id = str(response.get("id") or "")
         return SentReply(external_id=reply_id, url=self._reply_url(reply_id))
 
+    def post_status(self, text: str) -> SentReply:
+        """A post on the Page's own timeline (an incident status update)."""
+        response = self._call(f"{self.page_id}/feed", data={"message": text}, write=True, need="pages_manage_posts")
+        post_id = str(response.get("id") or "")
+        return SentReply(external_id=post_id, url=self._reply_url(post_id))
+
     def _reply_url(self, reply_id: str) -> str:
         if not reply_id:
             return ""

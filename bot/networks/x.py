@@ -205,6 +205,16 @@ class XNetwork:
         _, username = self._me()
         return SentReply(external_id=tweet_id, url=f"https://x.com/{username}/status/{tweet_id}")
 
+    def post_status(self, text: str) -> SentReply:
+        """A post on the brand's own timeline (an incident status update), not a reply."""
+        try:
+            response = self.client.create_tweet(text=text, user_auth=True)
+        except Exception as exc:  # noqa: BLE001 - translated below
+            raise _translate(exc, write=True) from exc
+        tweet_id = str(response.data["id"])
+        _, username = self._me()
+        return SentReply(external_id=tweet_id, url=f"https://x.com/{username}/status/{tweet_id}")
+
     def reply_private(self, target: Target, text: str) -> SentReply:
         try:
             response = self.client.create_direct_message(participant_id=target.author_external_id, text=text, user_auth=True)

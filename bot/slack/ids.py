@@ -22,12 +22,14 @@ class Action(StrEnum):
     INCIDENT_MOVE_OUT = "incident_move_out"
     INCIDENT_ANSWER = "incident_answer"
     INCIDENT_RETRY = "incident_retry"
+    INCIDENT_STATUS = "incident_status"
 
 
 class View(StrEnum):
     EDIT = "case_edit_modal"
     MOVE_TO_DM = "case_dm_modal"
     INCIDENT_ANSWER = "incident_answer_modal"
+    INCIDENT_STATUS = "incident_status_modal"
 
 
 class Block(StrEnum):

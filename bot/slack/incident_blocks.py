@@ -52,12 +52,19 @@ def incident_message(v: IncidentView) -> list[dict]:
         a = v.answers
         failed = f" · :warning: {a['failed']} failed" if a["failed"] else ""
         blocks.append(section(f":outbox_tray: Answer: *{a['sent']}* sent · {a['queued']} queued{failed} · {v.waiting} not answered yet"))
+    if v.statuses:
+        links = " · ".join(link(s.url, NETWORK_LABEL.get(s.network, s.network)) if s.url else NETWORK_LABEL.get(s.network, s.network)
+                           for s in v.statuses)
+        blocks.append(context(f":mega: Last public update {slack_date(v.statuses[0].sent_at, '{time}')}: {links}"))
+    elif v.status == "open":
+        blocks.append(context(":mega: No public status update yet: customers are waiting to hear from you."))
     since = f"Since {slack_date(v.created_at, '{time}')}" if v.created_at else ""
     declared = f" · declared by <@{v.declared_by}>" if v.declared_by else ""
     blocks.append(context(f"{since}{declared} · new posts go in the thread; they get no card of their own"))
     if v.status == "open":
         blocks.append({"type": "actions", "block_id": f"incident_actions_{v.id}", "elements": [
             {**button("Answer all…", Action.INCIDENT_ANSWER, 0, style="primary"), "value": incident_ref(v.id)},
+            {**button("Status update…", Action.INCIDENT_STATUS, 0), "value": incident_ref(v.id)},
             *([{**button("Retry failed", Action.INCIDENT_RETRY, 0), "value": incident_ref(v.id)}] if v.answers.get("failed") else []),
             {**button("Resolve", Action.INCIDENT_RESOLVE, 0), "value": incident_ref(v.id)},
         ]})
@@ -122,3 +129,27 @@ def plan_line(per_network: dict[str, int], already: int) -> str:
     where = " · ".join(f"{NETWORK_LABEL.get(n, n)} {c}" for n, c in per_network.items())
     skipped = f" ({already} already answered or dismissed get nothing)" if already else ""
     return f"Goes to *{total}* posts: {where or 'none yet'}{skipped}. X counts 280 weighted characters; each post is answered once."
+
+
+def reminder(after) -> str:
+    minutes = int(after.total_seconds() // 60)
+    return (f":alarm_clock: No public status update for {minutes} min while this incident is open. "
+            "Customers keep asking: post one with *Status update…*.")
+
+
+def status_modal(v: IncidentView, networks: list[str]) -> dict:
+    where = " and ".join(NETWORK_LABEL.get(n, n) for n in networks) or "no connected network"
+    return {
+        "type": "modal",
+        "callback_id": View.INCIDENT_STATUS.value,
+        "private_metadata": incident_ref(v.id),
+        "title": plain("Status update"),
+        "submit": plain("Post it"),
+        "close": plain("Cancel"),
+        "blocks": [
+            section(f"*Incident #{v.id}:* {escape(v.title)}"),
+            {"type": "input", "block_id": Block.REPLY.value, "label": plain("What people should know now"),
+             "element": {"type": "plain_text_input", "action_id": INPUT, "multiline": True, "max_length": 2000}},
+            context(f"Posted publicly on the brand's own {where}, once each. X counts 280 weighted characters."),
+        ],
+    }

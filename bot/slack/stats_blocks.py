@@ -143,6 +143,8 @@ def incident_line(n) -> str:
     parts = [f"*{n.opened}* opened, *{n.posts}* posts in them"]
     if n.median_duration is not None:
         parts.append(f"median duration {duration(n.median_duration)}")
+    if n.median_to_status is not None:
+        parts.append(f"median time to the first status update {duration(n.median_to_status)}")
     if n.median_to_answer is not None:
         parts.append(f"median time to the answer for all {duration(n.median_to_answer)}")
     if n.open_now:

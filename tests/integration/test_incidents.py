@@ -195,3 +195,37 @@ def test_one_answer_reaches_every_post_once_and_a_later_word_from_the_author_ope
     team.poll()
     texts = [card_text(c) for c in team.cards() if c["ts"] != message["ts"]]
     assert any("took my money twice" in t for t in texts), texts
+
+
+def test_status_updates_go_out_once_on_x_and_the_page_with_a_reminder_when_quiet_and_a_final_one(team):
+    from bot.clock import utcnow
+    from bot.emulators.slack_client import view_submission
+    from bot.slack.ids import Block, View
+
+    team.command(AGENT, "incident start checkout down")
+    [message] = team.slack.wait_for(lambda: _incident_messages(team), what="the incident message")
+    team.slack.wait_for(lambda: _incident(team).message_ts, what="the message stored")
+    # quiet for too long: one reminder in the thread, not one per tick
+    later = utcnow() + timedelta(minutes=31)
+    assert incident_flow.remind(team.rt, later) == 1
+    assert incident_flow.remind(team.rt, later + timedelta(minutes=1)) == 0
+    team.slack.wait_for(lambda: any("No public status update" in (r.get("text") or "") for r in team.slack.thread(CHANNEL, message["ts"])),
+                        what="the reminder")
+    team.click(AGENT, Action.INCIDENT_STATUS, 0, value=incident_ref(1), trigger_id="t2")
+    modal = team.slack.wait_for(lambda: team.slack.opened_views, what="the status modal")[-1]
+    assert "Facebook and X" in card_text(modal)
+    update = "We know checkout is down and are on it. Next update within 30 minutes."
+    body = view_submission(AGENT, View.INCIDENT_STATUS.value, incident_ref(1), {Block.REPLY.value: {"text": update}})
+    assert team.send_to_slack_endpoint(body).status_code == 200
+    team.x.wait_for(lambda: [t for t in team.x.tweets_by_brand() if t["text"] == update], what="the update on X")
+    team.graph.wait_for(lambda: team.graph.received("publish"), what="the update on the Page")
+    team.slack.wait_for(lambda: sum("posted a status update" in (r.get("text") or "") for r in team.slack.thread(CHANNEL, message["ts"])) == 2,
+                        what="where it went, in the thread")
+    assert _incident(team).first_status_at is not None
+    team.slack.wait_for(lambda: [u for u in team.slack.updates(CHANNEL, message["ts"]) if "Last public update" in str(u["blocks"])],
+                        what="the incident message shows it")
+    response = team.command(AGENT, "incident resolve 1 Checkout works again. Sorry for the trouble!")
+    assert "final update goes out" in response.json()["text"]
+    team.x.wait_for(lambda: [t for t in team.x.tweets_by_brand() if t["text"].startswith("Checkout works again")], what="the final update")
+    assert _incident(team).status == "resolved"
+    assert len(team.x.tweets_by_brand()) == 2 and len(team.graph.received("publish")) == 2

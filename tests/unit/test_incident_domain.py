@@ -143,5 +143,5 @@ def test_stats_count_incidents_their_posts_duration_and_time_to_the_answer(db):
                                  created_at=NOW + timedelta(minutes=9)))
         incidents.resolve(session, incident_id, "U1", now=NOW + timedelta(hours=2))
         n = incidents.numbers(session, NOW - timedelta(days=1), NOW + timedelta(days=1))
-    assert (n.opened, n.posts, n.median_duration, n.median_to_answer, n.open_now) == (1, 12, 7200, 540, 0)
+    assert (n.opened, n.posts, n.median_duration, n.median_to_answer, n.median_to_status, n.open_now) == (1, 12, 7200, 540, None, 0)
     assert "*1* opened, *12* posts" in incident_line(n) and "9 min" in incident_line(n)
