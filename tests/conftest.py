@@ -1,7 +1,9 @@
 """Shared fixtures: a clean environment and the whole product on emulators."""
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 
 import pytest
 
@@ -9,6 +11,24 @@ from bot.config import FileConfig
 from bot.emulators.stack import LocalStack
 
 _PREFIXES = ("SLACK_", "X_", "FACEBOOK_", "SOCIALDESK_", "DATABASE_URL", "POLL_INTERVAL", "PORT", "HOST")
+
+
+def _missing(marker: str) -> str | None:
+    """Why a marked test cannot run here, or None when it can."""
+    if marker == "train" and importlib.util.find_spec("torch") is None:
+        return "needs the train extra (pip install -e '.[train]'): torch is not installed"
+    if marker == "browser" and not (importlib.util.find_spec("playwright") and shutil.which(os.environ.get("SOCIALDESK_CHROMIUM", "chromium"))):
+        return "needs playwright and a chromium (apt-get install chromium)"
+    return None
+
+
+def pytest_runtest_setup(item):
+    """Skip what needs torch or a browser when absent, unless CI says it must run (then it fails)."""
+    for marker in ("train", "browser"):
+        if item.get_closest_marker(marker) and (why := _missing(marker)):
+            if os.environ.get(f"SOCIALDESK_REQUIRE_{marker.upper()}"):
+                pytest.fail(f"SOCIALDESK_REQUIRE_{marker.upper()} is set but the test {why}")
+            pytest.skip(why)
 
 
 @pytest.fixture(autouse=True)

@@ -146,6 +146,7 @@ def test_recorded_folds_are_the_stratified_folds_of_the_evaluation():
 # --- the training path (torch) ----------------------------------------------------------
 
 
+@pytest.mark.train
 @pytest.mark.timeout(600)  # a real fine-tune: ~20 s alone, longer on a busy CI machine
 def test_fine_tune_export_and_load(tmp_path):
     from bot.triage.training import finetune
