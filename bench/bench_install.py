@@ -54,10 +54,10 @@ def main() -> int:
     for spec in ["."] + ([] if args.skip_heavy else [".[train]"]):
         with tempfile.TemporaryDirectory(prefix="socialdesk-install-") as tmp:
             rows.append((spec, *install(spec, Path(tmp))))
-    print(f"\n{'install':<24}{'seconds':>10}{'MB':>10}")
+    print(f"\n{'install':<48}{'seconds':>10}{'MB':>10}")
     for spec, seconds, mb in rows:
-        label = "pip install " + spec + ("  (light, README)" if spec == "." else "  (old first command)")
-        print(f"{label:<24}{seconds:>10.0f}{mb:>10.0f}")
+        label = "pip install " + spec + ("  (light, README)" if spec == "." else "  (what the old first command pulled)")
+        print(f"{label:<48}{seconds:>10.0f}{mb:>10.0f}")
     return 0
 
 

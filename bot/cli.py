@@ -18,8 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the bot (HTTP or Socket Mode, plus the scheduler)")
     run.add_argument("--role", choices=["web", "worker", "all"], default="all", help="web: HTTP only; worker: scheduler only")
-    demo = sub.add_parser("demo", help="the whole loop offline, on local emulators of Slack, X and Facebook")
-    demo.add_argument("--keep-running", action="store_true", help="keep the emulators and bot up after the script")
+    demo = sub.add_parser("demo", help="the whole loop offline as a local page: emulated Slack, X and Facebook")
+    demo.add_argument("--no-browser", action="store_true", help="print the page's address without opening a browser")
+    demo.add_argument("--script", action="store_true", help="run the whole loop unattended, print each step and exit (CI)")
+    demo.add_argument("--keep-running", action="store_true", help="with --script: keep the emulators and bot up after it")
+    demo.add_argument("--screenshots", metavar="DIR", help="drive the page in headless Chromium, save screenshots in DIR, exit")
     sub.add_parser("check", help="validate configuration and credentials")
     db = sub.add_parser("db", help="database commands")
     db.add_argument("action", choices=["upgrade"])
@@ -36,9 +39,17 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_bot(role=args.role)
         if args.command == "demo":
-            from bot.demo import run_demo
+            if args.screenshots:
+                from bot.demo_shots import take_screenshots
 
-            return run_demo(keep_running=args.keep_running)
+                return take_screenshots(args.screenshots)
+            if args.script:
+                from bot.demo import run_demo
+
+                return run_demo(keep_running=args.keep_running)
+            from bot.demo_page import serve
+
+            return serve(open_browser=not args.no_browser)
         if args.command == "check":
             from bot.check import run_checks
 

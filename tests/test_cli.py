@@ -161,7 +161,7 @@ def test_run_serves_health_and_metrics_and_never_logs_secrets(emulators, tmp_pat
 
 
 def test_the_demo_runs_the_whole_loop_offline(tmp_path):
-    result = socialdesk("demo", env={"HOME": str(tmp_path)}, timeout=180)
+    result = socialdesk("demo", "--script", env={"HOME": str(tmp_path)}, timeout=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     for step in ("Customers post about @acme", "clicks Approve", "bot -> X: reply", "Move to DM", "Demo finished"):

@@ -288,6 +288,27 @@ class GraphEmulator(EmulatorServer):
         with self._lock:
             return copy.deepcopy(self._sent_messages)
 
+    def feed(self) -> list[dict]:
+        """The Page's posts, newest first, each with its visible comments oldest first: what the demo page shows."""
+        with self._lock:
+            def who(user_id: str) -> dict:
+                return {"id": user_id, "name": self._users.get(user_id, {}).get("name", user_id),
+                        "is_page": user_id == self.page_id}
+
+            posts = []
+            for post in sorted(self._posts.values(), key=lambda p: (p["created"], p["id"]), reverse=True):
+                if post["deleted"]:
+                    continue
+                comments = sorted((c for c in self._comments.values() if c["post"] == post["id"] and not c["deleted"]),
+                                  key=lambda c: (c["created"], c["id"]))
+                posts.append({"id": post["id"], "message": post["message"], "created_time": graph_time(post["created"]),
+                              "from": who(post["from"]), "rating": bool(post.get("rating")),
+                              "comments": [{"id": c["id"], "message": c["message"], "parent": c["parent"],
+                                            "reply_to": c.get("reply_to"), "hidden": c["hidden"],
+                                            "created_time": graph_time(c["created"]), "from": who(c["from"])}
+                                           for c in comments]})
+            return posts
+
     def comment(self, comment_id: str) -> dict:
         with self._lock:
             return self._render_comment(self._comments[comment_id], None)

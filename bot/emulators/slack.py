@@ -177,6 +177,17 @@ class SlackEmulator(EmulatorServer):
             return copy.deepcopy(self._uploads)
 
     @property
+    def users(self) -> dict[str, dict]:
+        """Workspace members by id (what users.info answers)."""
+        with self._lock:
+            return copy.deepcopy(self._users)
+
+    def view(self, view_id: str) -> dict | None:
+        """A modal or Home tab as it stands now (after any views.update)."""
+        with self._lock:
+            return copy.deepcopy(self._views.get(view_id))
+
+    @property
     def responses(self) -> list[Any]:
         """JSON bodies posted to response URLs, in order."""
         with self._lock:

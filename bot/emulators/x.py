@@ -211,6 +211,19 @@ class XEmulator(EmulatorServer):
         with self._lock:
             return copy.deepcopy(self._created)
 
+    def timeline(self) -> list[dict]:
+        """Every post, newest first, with its author and what it answers: what the demo page shows as X."""
+        with self._lock:
+            out = []
+            for tweet in self._sorted():
+                author = self._users[tweet["author_id"]]
+                replied = next((r["id"] for r in tweet.get("referenced_tweets", []) if r["type"] == "replied_to"), None)
+                out.append({"id": tweet["id"], "text": tweet["text"], "created_at": _iso(tweet["created_at"]),
+                            "in_reply_to": replied, "conversation_id": tweet["conversation_id"],
+                            "author": {k: author[k] for k in ("id", "username", "name", "followers")},
+                            "by_brand": tweet["author_id"] == self.brand_id})
+            return out
+
     def account_activity_payload(self, tweet_ids: list[str]) -> bytes:
         """A v1.1-style Account Activity `tweet_create_events` delivery for stored tweets."""
         with self._lock:
