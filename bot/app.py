@@ -1,19 +1,20 @@
 """One place wires everything: the Bolt app, its listeners, and the HTTP surface."""
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime, timedelta, timezone
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot import metrics
+from bot import health, metrics
 from bot.config import secret
 from bot.runtime import Runtime
 from handlers import actions, commands, editor, home, incidents, middleware, oncall, views, webhooks
@@ -50,16 +51,27 @@ def build_web(rt: Runtime, bolt: App | None) -> Starlette:
             bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
         return to_starlette_response(bolt_response)
 
+    async def check() -> tuple[int, dict]:
+        """Probe the database for writes and Slack when nothing has called it lately; then report."""
+        checked_at = datetime.now(timezone.utc)
+        database_error = await _within(run_in_threadpool(health.probe_database, rt.db.engine), "the database")
+        last = rt.health.last_call("slack")
+        if last is None or checked_at - last > timedelta(seconds=rt.settings.poll_interval_seconds):
+            problem = await _within(run_in_threadpool(rt.slack.auth_test), "Slack")
+            if problem and "did not answer" in problem:
+                rt.health.failure("slack", problem)  # a hung call is not recorded by the client until it ends
+        mode = "http" if bolt else "socket"
+        status, body = health.report(rt.health, database_error=database_error, checked_at=checked_at, networks=sorted(rt.networks),
+                                     poll_seconds=rt.settings.poll_interval_seconds, slack_mode=mode)
+        metrics.record_health(body)
+        return status, body
+
     async def healthz(request: Request) -> Response:
-        try:
-            await run_in_threadpool(_db_ok, rt)
-            db = "ok"
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
-            db = f"error: {type(exc).__name__}"
-        body = {"status": "ok" if db == "ok" else "degraded", "database": db, "networks": sorted(rt.networks), "slack_mode": "http" if bolt else "socket"}
-        return JSONResponse(body, status_code=200 if db == "ok" else 503)
+        status, body = await check()
+        return JSONResponse(body, status_code=status)
 
     async def prometheus(request: Request) -> Response:
+        await check()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     routes = [Route("/healthz", healthz), Route("/metrics", prometheus), *webhooks.routes(rt)]
@@ -68,6 +80,12 @@ def build_web(rt: Runtime, bolt: App | None) -> Starlette:
     return Starlette(routes=routes)
 
 
-def _db_ok(rt: Runtime) -> None:
-    with rt.db.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+async def _within(call, what: str) -> str | None:
+    """None when the call ends well within the probe time, else what went wrong, in a few words."""
+    try:
+        await asyncio.wait_for(call, timeout=health.PROBE_SECONDS + 1)
+    except asyncio.TimeoutError:
+        return f"{what} did not answer within {health.PROBE_SECONDS + 1:.0f} s"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}".rstrip(": ")
+    return None

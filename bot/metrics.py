@@ -1,5 +1,5 @@
 """Prometheus metrics served on GET /metrics."""
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 POSTS_INGESTED = Counter("socialdesk_posts_ingested_total", "Posts stored as new cases or follow-ups", ["network"])
 POLL_ERRORS = Counter("socialdesk_poll_errors_total", "Failed polls of a network", ["network", "kind"])
@@ -7,3 +7,22 @@ CARDS_POSTED = Counter("socialdesk_slack_messages_posted_total", "Cards and foll
 REPLIES = Counter("socialdesk_replies_total", "Replies by outcome", ["network", "kind", "outcome"])
 WEBHOOKS = Counter("socialdesk_webhooks_total", "Webhook deliveries by outcome", ["network", "outcome"])
 SLACK_REQUESTS = Histogram("socialdesk_slack_request_seconds", "Time to answer a Slack request")
+
+DEPENDENCY_UP = Gauge("socialdesk_dependency_up", "1 when the last call to the dependency worked, 0 when it failed, -1 before any call", ["dependency"])
+DEPENDENCY_FAILING = Gauge("socialdesk_dependency_failing_seconds", "How long the dependency has been failing (0 when it works)", ["dependency"])
+DEPENDENCY_LAST_SUCCESS = Gauge("socialdesk_dependency_last_success_timestamp_seconds", "Unix time of the last call that worked", ["dependency"])
+HEALTHY = Gauge("socialdesk_health_status", "0 ok, 1 degraded, 2 down (what /healthz says)")
+
+
+def record_health(body: dict) -> None:
+    """The /healthz body as gauges, so /metrics says the same thing."""
+    from datetime import datetime
+
+    HEALTHY.set({"ok": 0, "degraded": 1}.get(body["status"], 2))
+    DEPENDENCY_UP.labels(dependency="database").set(1 if body["database"]["ok"] else 0)
+    DEPENDENCY_FAILING.labels(dependency="database").set(0)
+    for name, dep in [("slack", body["slack"]), *body["networks"].items()]:
+        DEPENDENCY_UP.labels(dependency=name).set(-1 if dep["ok"] is None else int(dep["ok"]))
+        DEPENDENCY_FAILING.labels(dependency=name).set(dep["failing_for_seconds"])
+        if dep["last_success"]:
+            DEPENDENCY_LAST_SUCCESS.labels(dependency=name).set(datetime.fromisoformat(dep["last_success"].replace("Z", "+00:00")).timestamp())

@@ -11,6 +11,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.config import FileConfig, Settings, load_file_config, secret
 from bot.domain.approvals import ApprovalPolicy
+from bot.health import Health, TrackedWebClient
 from bot.networks import build_networks
 from bot.networks.base import Network
 from bot.slack.publisher import Publisher
@@ -19,18 +20,20 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 
-def slack_client(settings: Settings, *, retry_rate_limited: bool = True) -> WebClient:
+def slack_client(settings: Settings, health: Health | None = None, *, retry_rate_limited: bool = True, timeout: int = 15) -> WebClient:
     """Retries 429s after Retry-After; connection errors are not retried blindly (a post could double).
 
     The publisher's client does not retry 429s itself: it paces every channel and
     shares Slack's Retry-After with every other sender instead of sleeping on it.
+    With `health`, every call's outcome is recorded for /healthz.
     """
-    return WebClient(
+    kwargs = dict(
         token=secret(settings.slack_bot_token) or None,
         base_url=settings.slack_api_url,
-        timeout=15,
+        timeout=timeout,
         retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)] if retry_rate_limited else [],
     )
+    return TrackedWebClient(health=health, **kwargs) if health is not None else WebClient(**kwargs)
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Runtime:
     slack: WebClient
     networks: dict[str, Network]
     publisher: Publisher
+    health: Health = field(default_factory=Health)
     background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="socialdesk"))
     own_ids: dict[str, set[str]] = field(default_factory=dict)
     poll_backoff: dict[str, datetime] = field(default_factory=dict)  # network -> do not poll before
@@ -70,10 +74,12 @@ def build_runtime(settings: Settings, config: FileConfig | None = None) -> Runti
     db = Database(settings.database_url)
     from bot.flows import incidents as incident_flow  # it builds on Runtime itself
 
-    client = slack_client(settings)
-    publisher = Publisher(slack_client(settings, retry_rate_limited=False), db)
+    health = Health()
+    client = slack_client(settings, health)
+    publisher = Publisher(slack_client(settings, health, retry_rate_limited=False), db)
     incident_flow.install(publisher)
     return Runtime(
+        health=health,
         settings=settings,
         config=config,
         db=db,

@@ -37,12 +37,14 @@ def poll(rt: Runtime, name: str) -> ingest.IngestResult | None:
         fetched = network.fetch(cursors)
         own = rt.own_ids_for(name)
     except NetworkError as exc:
+        rt.health.failure(name, exc.message)
         wait = exc.retry_after or (rt.settings.poll_interval_seconds if exc.transient else 300)
         rt.poll_backoff[name] = utcnow() + timedelta(seconds=wait)
         metrics.POLL_ERRORS.labels(network=name, kind=type(exc).__name__).inc()
         log.warning("polling %s failed (%s); next try in %.0fs", name, exc.message, wait)
         notices.network_failed(rt, name, exc)
         return None
+    rt.health.success(name)
     rt.poll_backoff.pop(name, None)
     notices.network_ok(rt, name)
     with rt.db.session() as session:
