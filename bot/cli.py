@@ -8,7 +8,7 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, StartupError, load_settings
 
 log = logging.getLogger("socialdesk")
 
@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"socialdesk: cannot start: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"socialdesk: {exc}", file=sys.stderr)
+        return 3
     return 1
 
 

@@ -5,6 +5,8 @@ the key and line at fault. Secrets are `SecretStr` so they never print.
 """
 from __future__ import annotations
 
+import difflib
+import json
 import re
 import tomllib
 from datetime import date, time, timedelta
@@ -22,6 +24,10 @@ _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 class ConfigError(Exception):
     """A configuration problem a person must fix before the bot can start."""
+
+
+class StartupError(Exception):
+    """The bot cannot start for a reason outside its configuration file (a refused token, no network): one sentence."""
 
 
 def parse_duration(value: object) -> timedelta:
@@ -46,7 +52,16 @@ def _check_user_ids(ids: list[str]) -> list[str]:
     return ids
 
 
-UserIds = Annotated[list[str], BeforeValidator(lambda v: _check_user_ids(list(v)))]
+def _user_id_list(value: object) -> list[str]:
+    """A list of user ids; one id as a plain string is a mistake to name, not a list of its letters."""
+    if isinstance(value, str):
+        raise ValueError(f'should be a list in square brackets, like ["{value or "U01ABCDEF"}"], not a single string')
+    if not isinstance(value, (list, tuple)):
+        raise ValueError('should be a list of Slack user ids, like ["U01ABCDEF"]')
+    return _check_user_ids([str(v) for v in value])
+
+
+UserIds = Annotated[list[str], BeforeValidator(_user_id_list)]
 
 
 class _Section(BaseModel):
@@ -393,15 +408,73 @@ def load_file_config(path: str | Path) -> FileConfig:
         for err in exc.errors():
             loc = [str(part) for part in err["loc"] if not isinstance(part, int)]
             section = loc[0] if loc else ""
-            key = loc[1] if len(loc) > 1 else ""
+            key = loc[-1] if len(loc) > 1 else ""
             line = _line_of(text, section, key)
             where = f"[{section}] {key}".strip() if key else f"[{section}]"
             at = f" (line {line})" if line else ""
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown key"
-            problems.append(f"{path}{at}: {where}: {message}")
+            problems.append(f"{path}{at}: {where}: {_plain_message(err, loc)}")
         raise ConfigError("\n".join(problems)) from None
+
+
+def _field_of(loc: list[str]):
+    """The pydantic field at `loc` (section, key, ...), or None."""
+    model, field = FileConfig, None
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        field = fields[part]
+        annotation = field.annotation
+        model = next((a for a in getattr(annotation, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)), annotation)
+    return field
+
+
+def _plain_message(err: dict, loc: list[str]) -> str:
+    """Pydantic's wording turned into what a person can act on: the expected kind of value, with an example."""
+    kind = err["type"]
+    key = loc[-1] if loc else ""
+    if kind == "extra_forbidden":
+        known = list(getattr(_model_at(loc[:-1]), "model_fields", {}))
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"; did you mean `{close[0]}`?" if close else (f"; known keys: {', '.join(known)}" if known else "")
+        return f"unknown {'section' if len(loc) == 1 else 'key'} `{key}`{hint}"
+    field = _field_of(loc)
+    default = field.get_default(call_default_factory=True) if field is not None else None
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        example = default if isinstance(default, int) and not isinstance(default, bool) and default else 10
+        return f"`{key}` should be a whole number, like {example}"
+    if kind in ("float_parsing", "float_type"):
+        return f"`{key}` should be a number, like 0.5"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"`{key}` should be true or false (without quotes)"
+    if kind == "string_type":
+        return f'`{key}` should be text in quotes, like "{default or "..."}"'
+    if kind in ("list_type", "tuple_type"):
+        example = json.dumps(default) if isinstance(default, list) and default else '["..."]'
+        return f"`{key}` should be a list in square brackets, like {example}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"`{key}` should be a section of its own ([{'.'.join(loc)}]) with keys under it" if len(loc) == 1 else \
+            f"`{key}` should be a table of keys, like {key} = {{ ... }}"
+    if kind == "literal_error":
+        allowed = err.get("ctx", {}).get("expected", "")
+        return f"`{key}` should be one of {allowed}".replace("'", '"')
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        return f"`{key}` " + err["msg"].replace("Input should be", "should be")
+    if kind in ("date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact"):
+        return f"`{key}` should be a date, like 2026-12-25"
+    if kind == "missing":
+        return f"`{key}` is required"
+    return err["msg"].removeprefix("Value error, ")
+
+
+def _model_at(loc: list[str]):
+    if not loc:
+        return FileConfig
+    field = _field_of(loc)
+    if field is None:
+        return None
+    annotation = field.annotation
+    return next((a for a in (annotation, *getattr(annotation, "__args__", ())) if isinstance(a, type) and issubclass(a, BaseModel)), None)
 
 
 def load_settings(**overrides) -> Settings:

@@ -6,11 +6,14 @@ import signal
 import sys
 import threading
 
+from urllib.error import URLError
+
 import uvicorn
+from slack_sdk.errors import SlackApiError
 
 from bot import logs
 from bot.app import build_bolt, build_web
-from bot.config import ConfigError, load_file_config, load_settings, secret
+from bot.config import ConfigError, StartupError, load_file_config, load_settings, secret
 from bot.runtime import build_runtime
 from bot.scheduler import Scheduler
 from bot.triage.model import get_model
@@ -25,6 +28,20 @@ def missing_settings(settings, *, socket_mode: bool) -> list[str]:
     else:
         needed["SLACK_SIGNING_SECRET"] = settings.slack_signing_secret
     return [name for name, value in needed.items() if not (secret(value) if not isinstance(value, str) else value)]
+
+
+def _reach_slack(rt) -> None:
+    """auth.test once at start: a wrong token or an unreachable Slack ends here, in one sentence."""
+    settings = rt.settings
+    try:
+        rt.slack.auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error", "an error") if exc.response is not None else "an error"
+        raise StartupError(f"Slack refused SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token (xoxb-...) from the app's "
+                           "OAuth & Permissions page; `socialdesk check` says more.") from None
+    except (URLError, OSError) as exc:
+        raise StartupError(f"Could not reach Slack at {settings.slack_api_url} ({type(exc).__name__}): check this machine's "
+                           "network, proxy and SLACK_API_URL, then start again.") from None
 
 
 def run(role: str = "all") -> int:
@@ -42,6 +59,11 @@ def run(role: str = "all") -> int:
     # here, instead of the first post failing (it is never retrained on the fly).
     get_model()
     rt = build_runtime(settings, config)
+    try:
+        _reach_slack(rt)
+    except StartupError:
+        rt.close()
+        raise
     rt.db.upgrade()
     if not rt.networks:
         log.warning("no network is configured (X_* or FACEBOOK_* variables); only Slack is served")
@@ -54,7 +76,23 @@ def run(role: str = "all") -> int:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         socket_handler = SocketModeHandler(bolt, app_token=secret(settings.slack_app_token))
-        socket_handler.connect()
+        try:
+            socket_handler.connect()
+        except SlackApiError as exc:
+            if scheduler:
+                scheduler.stop()
+            rt.close()
+            error = exc.response.get("error", "an error") if exc.response is not None else "an error"
+            raise StartupError(
+                f"Slack refused SLACK_APP_TOKEN for Socket Mode ({error}): copy the App-Level Token (xapp-...) with the "
+                "connections:write scope from the app's Basic Information page, or unset SLACK_APP_TOKEN to use HTTP mode."
+            ) from None
+        except (URLError, OSError) as exc:
+            if scheduler:
+                scheduler.stop()
+            rt.close()
+            raise StartupError(f"Could not open the Socket Mode connection to Slack ({type(exc).__name__}): check this machine's "
+                               "network and proxy settings.") from None
         log.info("connected to Slack in Socket Mode")
     try:
         if role == "worker":

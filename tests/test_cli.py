@@ -147,7 +147,7 @@ def test_run_serves_health_and_metrics_and_never_logs_secrets(emulators, tmp_pat
                 assert process.poll() is None, process.stdout.read()
                 assert time.monotonic() < deadline, "the bot did not start serving"
                 time.sleep(0.1)
-        assert health.status_code == 200 and health.json()["networks"] == ["x"]
+        assert health.status_code == 200 and list(health.json()["networks"]) == ["x"]
         slack.wait_for(lambda: slack.messages("C0CASES"), timeout=30, what="the scheduler polled X and posted a card")
         assert "socialdesk_posts_ingested_total" in session.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         forged = session.post(f"http://127.0.0.1:{port}/slack/events", data=b"payload=%7B%7D", headers={"X-Slack-Signature": "v0=00", "X-Slack-Request-Timestamp": str(int(time.time()))}, timeout=5)

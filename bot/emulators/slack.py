@@ -12,6 +12,7 @@ import time
 import uuid
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -68,6 +69,8 @@ class SlackEmulator(EmulatorServer):
         # Slack's chat.postMessage limit: about one message per second per channel, short bursts allowed.
         self.post_rate = post_rate
         self.post_burst = post_burst
+        self.outside_channels: set[str] = set()  # channels that exist but the bot is not a member of
+        self.scopes: list[str] | None = None  # what auth.test's x-oauth-scopes says; None: the manifest's bot scopes
         self._ws_server = None
         self._sockets: list[ServerConnection] = []
         self._reset_state()
@@ -360,7 +363,26 @@ class SlackEmulator(EmulatorServer):
         return None
 
     # -- Web API methods ---------------------------------------------------
+    def _granted_scopes(self) -> list[str]:
+        if self.scopes is not None:
+            return self.scopes
+        manifest = json.loads((Path(__file__).parent.parent / "slack" / "manifest.json").read_text())
+        return manifest["oauth_config"]["scopes"]["bot"]
+
+    def _api_conversations_info(self, params: dict) -> Reply:
+        channel = params.get("channel")
+        if not self._channel_ok(channel):
+            return _err("channel_not_found")
+        return _ok(channel={"id": channel, "name": "social-care" if channel.startswith("C") else channel,
+                            "is_channel": channel.startswith("C"), "is_private": channel.startswith("G"),
+                            "is_im": channel.startswith("D"), "is_archived": False,
+                            "is_member": channel not in self.outside_channels})
+
     def _api_auth_test(self, params: dict) -> Reply:
+        status, headers, body = self._auth_test_body(params)
+        return status, {**headers, "x-oauth-scopes": ",".join(self._granted_scopes())}, body
+
+    def _auth_test_body(self, params: dict) -> Reply:
         return _ok(url="https://acme.slack.com/", team="Acme", user="socialdesk", team_id=self.team_id,
                    user_id=self.bot_user_id, bot_id=self.bot_id, is_enterprise_install=False)
 
