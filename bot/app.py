@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot import health, metrics
+from bot.clock import utcnow
 from bot.config import secret
 from bot.runtime import Runtime
 from handlers import actions, commands, editor, home, incidents, middleware, oncall, views, webhooks
@@ -53,7 +54,7 @@ def build_web(rt: Runtime, bolt: App | None) -> Starlette:
 
     async def check() -> tuple[int, dict]:
         """Probe the database for writes and Slack when nothing has called it lately; then report."""
-        checked_at = datetime.now(timezone.utc)
+        checked_at = utcnow()
         database_error = await _within(run_in_threadpool(health.probe_database, rt.db.engine), "the database")
         last = rt.health.last_call("slack")
         if last is None or checked_at - last > timedelta(seconds=rt.settings.poll_interval_seconds):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timezone
 from pathlib import Path
 
 from rich.console import Console

@@ -24,7 +24,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot import workflows
+from bot.flows import workflows
 from bot.emulators import slack_client
 from bot.emulators.stack import CHANNEL, LocalStack, Server
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.error import URLError
 
@@ -16,6 +16,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+
+from bot.clock import utcnow
 
 FAILING_POLLS = 3  # "degraded" once a dependency has failed for this many poll intervals
 PROBE_SECONDS = 2.0
@@ -26,10 +28,6 @@ SLACK_DOWN_ERRORS = frozenset({
     "missing_scope", "fatal_error", "internal_error", "service_unavailable", "request_timeout",
     "team_access_not_granted", "channel_not_found", "not_in_channel",
 })
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -72,12 +70,12 @@ class Health:
     def success(self, name: str) -> None:
         with self._lock:
             dep = self._deps.setdefault(name, Dependency())
-            dep.last_success, dep.failing_since = _now(), None
+            dep.last_success, dep.failing_since = utcnow(), None
 
     def failure(self, name: str, error: str) -> None:
         with self._lock:
             dep = self._deps.setdefault(name, Dependency())
-            now = _now()
+            now = utcnow()
             dep.last_error, dep.last_error_at = error[:300], now
             dep.failing_since = dep.failing_since or now
 
@@ -142,7 +140,7 @@ def probe_database(engine: Engine) -> None:
 def report(health: Health, *, database_error: str | None, checked_at: datetime, networks: list[str], poll_seconds: int,
            slack_mode: str) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of /healthz."""
-    now = _now()
+    now = utcnow()
     limit = FAILING_POLLS * poll_seconds
     slack = health.get("slack")
     nets = {name: health.get(name) for name in networks}
