@@ -117,6 +117,8 @@ class XEmulator(EmulatorServer):
         self.brand_username = brand_username
         self.bearer_token = bearer_token
         self.consumer_secret = consumer_secret
+        # the app's permission as OAuth 1.0a answers carry it: "read", "read-write" or "read-write-directmessages"
+        self.access_level = "read-write-directmessages"
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -279,6 +281,8 @@ class XEmulator(EmulatorServer):
         if not allowed:
             return 429, headers, _problem(429)
         status, extra, body = self._answer(request)
+        if request.headers.get("authorization", "").startswith("OAuth "):
+            extra = {**extra, "x-access-level": self.access_level}
         return status, {**headers, **extra}, body
 
     def _answer(self, request: Request) -> Reply:
@@ -416,7 +420,16 @@ class XEmulator(EmulatorServer):
                                "type": "https://api.twitter.com/2/problems/resource-not-found"} for i in missing]
         return 200, {}, body
 
+    def _app_may(self, needed: str) -> Reply | None:
+        """X's answer when the app's permission does not cover a write (or a DM)."""
+        if needed not in self.access_level:
+            return 403, {}, _problem(403, "Your client app is not configured with the appropriate oauth1 app permissions "
+                                          "for this endpoint.", type_="https://api.twitter.com/2/problems/oauth1-permissions")
+        return None
+
     def _route_create_tweet(self, request: Request) -> Reply:
+        if refused := self._app_may("write"):
+            return refused
         body = request.parsed if isinstance(request.parsed, dict) else {}
         text = body.get("text") or ""
         if not text.strip():
@@ -441,6 +454,8 @@ class XEmulator(EmulatorServer):
         return 200, {}, {"data": {"deleted": self._tweets.pop(id, None) is not None}}
 
     def _route_dm(self, request: Request, id: str) -> Reply:
+        if refused := self._app_may("directmessages"):
+            return refused
         body = request.parsed if isinstance(request.parsed, dict) else {}
         if not (body.get("text") or body.get("attachments")):
             return _invalid("Either text or attachments is required", text=body.get("text", ""))

@@ -120,8 +120,19 @@ class XNetwork:
         return {self._me()[0]}
 
     def check(self) -> str:
+        """Who we are, and what the app's permission (OAuth 1.0a's x-access-level header) lets socialdesk do."""
         user_id, username = self._me()
-        return f"@{username} (id {user_id})"
+        try:
+            level = self.client.request("GET", "/2/users/me", user_auth=True).headers.get("x-access-level", "")
+        except Exception as exc:  # noqa: BLE001 - translated below
+            raise _translate(exc, write=False) from exc
+        fix = ('set the app\'s permissions to "Read and write and Direct message" in the X developer portal '
+               "(User authentication settings), then regenerate X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET")
+        if level == "read":
+            raise AuthFailed(f"@{username} can only read (the app's permission is read-only), so no reply can be sent: {fix}")
+        if level == "read-write":
+            return f"@{username} (id {user_id}) · replies on; direct messages off, so Move to DM will fail: {fix}"
+        return f"@{username} (id {user_id})" + (" · replies and direct messages on" if level else "")
 
     # -- in ---------------------------------------------------------------------
 
