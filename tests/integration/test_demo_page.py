@@ -249,3 +249,15 @@ def test_a_body_that_is_not_json_is_refused(demo):
     response = requests.post(demo.url + "/api/click", data=b"{nope", timeout=10)
     assert response.status_code == 400 and "JSON" in response.json()["error"]
     assert requests.post(demo.url + "/api/click", data=json.dumps([1]), timeout=10).status_code == 400
+
+
+def test_approve_on_a_facebook_card_answers_under_the_comment(page, demo):
+    graph = demo.stack.graph
+    post = next(p["id"] for p in graph.feed() if p["from"]["is_page"])
+    graph.add_comment(post, "My blender arrived with a cracked jug, really disappointed, I want a replacement.", graph.add_user("Lea Brandt"))
+    lea = card(page, "cracked jug")
+    lea.locator("[data-action=case_approve]").click()
+    answer = page.locator("#facebook .fb-comment.page.child")
+    answer.first.wait_for(timeout=TIMEOUT)
+    assert "Lea" in answer.first.inner_text()
+    wait_text(page.locator("#channel .msg"), "Replied by")
