@@ -35,7 +35,7 @@ def install(spec: str, workdir: Path) -> tuple[float, float]:
     venv = workdir / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run(pip + ["setuptools<82", "wheel"], check=True)  # as .ci/run does before installing
+    subprocess.run(pip + ["--upgrade", "pip", "setuptools", "wheel"], check=True)  # as .ci/run does before installing
     base = size_mb(venv)
     started = time.perf_counter()
     subprocess.run(pip + [spec], check=True, cwd=ROOT)
