@@ -16,9 +16,11 @@ import threading
 import time
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 
 from slack_sdk import WebClient
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -134,8 +136,6 @@ class DemoPage:
                     return JSONResponse({"ok": False, "error": "the body must be JSON"}, status_code=400)
                 if not isinstance(data, dict):
                     return JSONResponse({"ok": False, "error": "the body must be a JSON object"}, status_code=400)
-                from starlette.concurrency import run_in_threadpool
-
                 try:
                     return JSONResponse(await run_in_threadpool(method, data))
                 except DemoError as exc:
@@ -392,8 +392,7 @@ def _element(blocks: list[dict], action_id: str, block_id: str) -> tuple[dict, s
 
 
 def _form(payload: dict) -> bytes:
-    from urllib.parse import urlencode
-
+    """Interactivity payloads arrive as a form with one field, as Slack sends them."""
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
