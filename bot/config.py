@@ -408,7 +408,7 @@ def load_file_config(path: str | Path) -> FileConfig:
         for err in exc.errors():
             loc = [str(part) for part in err["loc"] if not isinstance(part, int)]
             section = loc[0] if loc else ""
-            key = loc[-1] if len(loc) > 1 else ""
+            key = loc[1] if len(loc) > 1 else ""
             line = _line_of(text, section, key)
             where = f"[{section}] {key}".strip() if key else f"[{section}]"
             at = f" (line {line})" if line else ""
