@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from bot.flows import incidents as incident_flow
 from bot.flows import workflows
 from bot.domain import incidents
+from bot.domain.states import IncidentStatus
 from bot.runtime import Runtime
 from bot.slack import incident_blocks
 from bot.slack.blocks import history_entry
@@ -46,7 +47,7 @@ def incident_command(rt: Runtime, ack: Ack, command: dict, args: list[str], clie
             ack(response_type="in_channel", text=f"<@{user}> started incident #{number}: {escape(title)}. Posts about it now join it instead of getting cards.")
         elif action == "list":
             with rt.db.session() as session:
-                open_ = list(session.scalars(select(m.Incident).where(m.Incident.status == "open").order_by(m.Incident.id)))
+                open_ = list(session.scalars(select(m.Incident).where(m.Incident.status == IncidentStatus.OPEN).order_by(m.Incident.id)))
                 counts = dict(session.execute(
                     select(m.Case.incident_id, func.count(m.Case.id)).where(m.Case.incident_id.is_not(None)).group_by(m.Case.incident_id)
                 ).all())

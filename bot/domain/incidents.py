@@ -19,7 +19,7 @@ from bot.clock import utcnow
 from bot.config import IncidentsConfig
 from bot.domain import grouping
 from bot.triage.rules import risk_terms
-from bot.domain.states import OPEN_STATUSES, CaseStatus, SlackState
+from bot.domain.states import OPEN_STATUSES, CaseStatus, IncidentStatus, ReplyStatus, SlackState
 from storage import models as m
 
 JOINS = ("complaint", "question")  # "is the site down??" is a question about the same problem
@@ -47,7 +47,7 @@ def _audit(session: Session, actor: str, action: str, **detail) -> None:
 
 
 def _open(session: Session) -> list[m.Incident]:
-    return list(session.scalars(select(m.Incident).where(m.Incident.status == "open").order_by(m.Incident.id)))
+    return list(session.scalars(select(m.Incident).where(m.Incident.status == IncidentStatus.OPEN).order_by(m.Incident.id)))
 
 
 def best_incident(text: str, category: str, incidents: list[m.Incident], threshold: float) -> m.Incident | None:
@@ -186,7 +186,7 @@ def detect(session: Session, *, channel: str, config: IncidentsConfig, now: date
     members = grouping.merge_related(groups, by_id, threshold=config.join_score)
     prof = grouping.profile(by_id[c] for c in members)
     incident = m.Incident(
-        status="open", origin="spike", title=" · ".join(grouping.top_phrases(prof, 3)), profile=prof, channel=channel,
+        status=IncidentStatus.OPEN, origin="spike", title=" · ".join(grouping.top_phrases(prof, 3)), profile=prof, channel=channel,
         created_at=now, changed=True,
     )
     session.add(incident)
@@ -207,7 +207,7 @@ def declare(session: Session, title: str, user_id: str, *, channel: str, config:
     if not seed:
         raise IncidentError("Say what the incident is about, e.g. `/socialdesk incident start checkout down`.")
     incident = m.Incident(
-        status="open", origin="declared", declared_by=user_id, title=title, profile={t: 1.0 for t in seed},
+        status=IncidentStatus.OPEN, origin="declared", declared_by=user_id, title=title, profile={t: 1.0 for t in seed},
         channel=channel, created_at=now, changed=True,
     )
     session.add(incident)
@@ -243,7 +243,7 @@ def get_open(session: Session, incident_id: int) -> m.Incident:
     incident = session.get(m.Incident, incident_id)
     if incident is None:
         raise IncidentError(f"There is no incident #{incident_id}.")
-    if incident.status != "open":
+    if incident.status != IncidentStatus.OPEN:
         raise IncidentError(f"Incident #{incident_id} is {incident.status}.")
     return incident
 
@@ -271,7 +271,7 @@ def merge(session: Session, source_id: int, target_id: int, user_id: str) -> m.I
         raise IncidentError("An incident cannot be merged into itself.")
     source, target = get_open(session, source_id), get_open(session, target_id)
     session.execute(update(m.Case).where(m.Case.incident_id == source_id).values(incident_id=target_id).execution_options(synchronize_session=False))
-    source.status, source.merged_into, source.changed, source.resolved_at = "merged", target_id, True, utcnow()
+    source.status, source.merged_into, source.changed, source.resolved_at = IncidentStatus.MERGED, target_id, True, utcnow()
     target.changed = True
     learn(session, target)
     _audit(session, user_id, "incident_merged", incident_id=source_id, into=target_id)
@@ -290,7 +290,7 @@ def split(session: Session, incident_id: int, phrase: str, user_id: str, *, chan
     moving = sorted({case_id for case_id, text in rows if wanted <= grouping.terms(text)})
     if not moving or len(moving) == len({c for c, _ in rows}):
         raise IncidentError(f"No split: {'no' if not moving else 'every'} post of incident #{incident_id} mentions “{phrase}”.")
-    new = m.Incident(status="open", origin="declared", declared_by=user_id, title=" ".join(phrase.split())[:200],
+    new = m.Incident(status=IncidentStatus.OPEN, origin="declared", declared_by=user_id, title=" ".join(phrase.split())[:200],
                      profile={t: 1.0 for t in wanted}, channel=channel, created_at=utcnow(), changed=True)
     session.add(new)
     session.flush()
@@ -306,8 +306,8 @@ def resolve(session: Session, incident_id: int, user_id: str, now: datetime | No
     """Close an incident: new posts get cards again. Only one click wins."""
     now = now or utcnow()
     won = session.execute(
-        update(m.Incident).where(m.Incident.id == incident_id, m.Incident.status == "open")
-        .values(status="resolved", resolved_at=now, resolved_by=user_id, changed=True)
+        update(m.Incident).where(m.Incident.id == incident_id, m.Incident.status == IncidentStatus.OPEN)
+        .values(status=IncidentStatus.RESOLVED, resolved_at=now, resolved_by=user_id, changed=True)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not won:
@@ -392,7 +392,7 @@ def view(session: Session, incident_id: int, now: datetime | None = None, *, buc
 
 def _latest_statuses(session: Session, incident_id: int) -> list:
     latest = {}
-    for row in session.scalars(select(m.StatusUpdate).where(m.StatusUpdate.incident_id == incident_id, m.StatusUpdate.status == "sent")
+    for row in session.scalars(select(m.StatusUpdate).where(m.StatusUpdate.incident_id == incident_id, m.StatusUpdate.status == ReplyStatus.SENT)
                                .order_by(m.StatusUpdate.sent_at.desc())):
         latest.setdefault(row.network, row)
     return list(latest.values())
@@ -480,7 +480,7 @@ def answer_all(session: Session, incident_id: int, text: str, user_id: str, limi
         network, root_kind, handle = roots[case_id]
         kind = "private" if root_kind == "message" else "public"  # a Messenger message has no public thread
         session.add(m.Reply(case_id=case_id, approval_id=f"{answer}:{case_id}", kind=kind, text=personal(text, network, handle), requested_by=user_id,
-                            approved_by=user_id, status="queued", created_at=now, next_attempt_at=now))
+                            approved_by=user_id, status=ReplyStatus.QUEUED, created_at=now, next_attempt_at=now))
         queued.append(case_id)
     session.get(m.Incident, incident_id).changed = True
     _audit(session, user_id, "incident_answered", incident_id=incident_id, posts=len(queued), text=text)
@@ -501,7 +501,7 @@ def retry_failed(session: Session, incident_id: int, user_id: str, now: datetime
     now = now or utcnow()
     failed = session.execute(
         select(m.Reply.case_id, m.Reply.kind, m.Reply.text).join(m.Case, m.Reply.case_id == m.Case.id)
-        .where(m.Reply.approval_id.like(f"{ANSWER_PREFIX}{incident_id}:%"), m.Reply.status == "failed", m.Case.status == CaseStatus.FAILED)
+        .where(m.Reply.approval_id.like(f"{ANSWER_PREFIX}{incident_id}:%"), m.Reply.status == ReplyStatus.FAILED, m.Case.status == CaseStatus.FAILED)
     ).all()
     answer = f"{ANSWER_PREFIX}{incident_id}:{int(now.timestamp() * 1000)}"
     again = 0
@@ -512,7 +512,7 @@ def retry_failed(session: Session, incident_id: int, user_id: str, now: datetime
         ).rowcount
         if won:
             session.add(m.Reply(case_id=case_id, approval_id=f"{answer}:{case_id}", kind=kind, text=text, requested_by=user_id,
-                                approved_by=user_id, status="queued", created_at=now, next_attempt_at=now))
+                                approved_by=user_id, status=ReplyStatus.QUEUED, created_at=now, next_attempt_at=now))
             again += 1
     session.get(m.Incident, incident_id).changed = True
     return again
@@ -540,7 +540,7 @@ def numbers(session, start: datetime, end: datetime) -> IncidentNumbers:
     """Incidents opened in [start, end): how many, how big, how long they lasted, how soon they were answered."""
     rows = session.execute(
         select(m.Incident.id, m.Incident.created_at, m.Incident.resolved_at, m.Incident.status, m.Incident.first_status_at)
-        .where(m.Incident.created_at >= start, m.Incident.created_at < end, m.Incident.status != "merged")
+        .where(m.Incident.created_at >= start, m.Incident.created_at < end, m.Incident.status != IncidentStatus.MERGED)
     ).all()
     ids = [r.id for r in rows]
     posts = session.scalar(select(func.count(m.Case.id)).where(m.Case.incident_id.in_(ids))) if ids else 0
@@ -556,10 +556,10 @@ def numbers(session, start: datetime, end: datetime) -> IncidentNumbers:
     return IncidentNumbers(
         opened=len(rows),
         posts=posts or 0,
-        median_duration=_median([(r.resolved_at - r.created_at).total_seconds() for r in rows if r.resolved_at and r.status == "resolved"]),
+        median_duration=_median([(r.resolved_at - r.created_at).total_seconds() for r in rows if r.resolved_at and r.status == IncidentStatus.RESOLVED]),
         median_to_answer=_median([(at - created[i]).total_seconds() for i, at in answered.items()]),
         median_to_status=_median([(r.first_status_at - r.created_at).total_seconds() for r in rows if r.first_status_at]),
-        open_now=session.scalar(select(func.count(m.Incident.id)).where(m.Incident.status == "open")) or 0,
+        open_now=session.scalar(select(func.count(m.Incident.id)).where(m.Incident.status == IncidentStatus.OPEN)) or 0,
     )
 
 
@@ -581,7 +581,7 @@ def queue_status(session: Session, incident_id: int, text: str, user_id: str, ne
         limit, length = limits.get(network, (None, None))
         if limit and length(text) > limit:
             raise IncidentError(f"Too long for {network} ({length(text)}/{limit} characters): shorten it.")
-    rows = [m.StatusUpdate(incident_id=incident_id, network=n, text=text, final=final, requested_by=user_id, status="queued", created_at=now)
+    rows = [m.StatusUpdate(incident_id=incident_id, network=n, text=text, final=final, requested_by=user_id, status=ReplyStatus.QUEUED, created_at=now)
             for n in networks]
     session.add_all(rows)
     session.flush()
@@ -592,7 +592,7 @@ def queue_status(session: Session, incident_id: int, text: str, user_id: str, ne
 def take_status(session: Session, update_id: int) -> m.StatusUpdate | None:
     """Claim a queued status update for sending; None if another sender has it."""
     won = session.execute(
-        update(m.StatusUpdate).where(m.StatusUpdate.id == update_id, m.StatusUpdate.status == "queued").values(status="sending")
+        update(m.StatusUpdate).where(m.StatusUpdate.id == update_id, m.StatusUpdate.status == ReplyStatus.QUEUED).values(status=ReplyStatus.SENDING)
         .execution_options(synchronize_session=False)
     ).rowcount
     return session.get(m.StatusUpdate, update_id) if won else None
@@ -601,7 +601,7 @@ def take_status(session: Session, update_id: int) -> m.StatusUpdate | None:
 def status_sent(session: Session, update_id: int, external_id: str, url: str, now: datetime | None = None) -> None:
     now = now or utcnow()
     row = session.get(m.StatusUpdate, update_id)
-    row.status, row.external_id, row.url, row.sent_at, row.error = "sent", external_id, url, now, None
+    row.status, row.external_id, row.url, row.sent_at, row.error = ReplyStatus.SENT, external_id, url, now, None
     incident = session.get(m.Incident, row.incident_id)
     incident.first_status_at = incident.first_status_at or now
     incident.last_status_at, incident.changed = now, True
@@ -609,11 +609,11 @@ def status_sent(session: Session, update_id: int, external_id: str, url: str, no
 
 def status_failed(session: Session, update_id: int, error: str) -> None:
     row = session.get(m.StatusUpdate, update_id)
-    row.status, row.error = "failed", error
+    row.status, row.error = ReplyStatus.FAILED, error
     session.get(m.Incident, row.incident_id).changed = True
 
 
 def needs_reminder(incident: m.Incident, now: datetime, after: timedelta) -> bool:
     """No public update for `after` while the incident is open, and not reminded in that time either."""
     quiet_since = incident.last_status_at or incident.created_at
-    return incident.status == "open" and now - quiet_since >= after and (incident.reminded_at is None or now - incident.reminded_at >= after)
+    return incident.status == IncidentStatus.OPEN and now - quiet_since >= after and (incident.reminded_at is None or now - incident.reminded_at >= after)

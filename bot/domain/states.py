@@ -36,6 +36,12 @@ class SlackState(StrEnum):
     SKIPPED = "skipped"  # not shown as a card (triage routed it elsewhere)
 
 
+class IncidentStatus(StrEnum):
+    OPEN = "open"          # posts that fit join it instead of getting cards
+    RESOLVED = "resolved"  # closed: new posts get cards again
+    MERGED = "merged"      # folded into another incident (merged_into)
+
+
 # A case someone can still answer (and re-file, claim or dismiss).
 OPEN_STATUSES = (CaseStatus.OPEN, CaseStatus.FAILED)
 # Nothing went out yet: the customer still waits, and the SLA clock still runs.

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.clock import utcnow
 from bot.domain import cases, incidents, oncall, sla
 from bot.domain.ingest import IngestResult
-from bot.domain.states import CaseStatus, SlackState
+from bot.domain.states import CaseStatus, IncidentStatus, SlackState
 from bot.flows.escalation import warn_unreachable
 from bot.jobs import Job
 from bot.runtime import Runtime
@@ -174,7 +174,7 @@ def tick(rt: Runtime, now: datetime | None = None) -> None:
         for incident_id in incidents.detect(session, channel=rt.channel, config=config, now=now):
             queue_message(session, session.get(m.Incident, incident_id))
             log.info("spike: opened incident %s", incident_id)
-        for incident in session.scalars(select(m.Incident).where(m.Incident.status == "open")):
+        for incident in session.scalars(select(m.Incident).where(m.Incident.status == IncidentStatus.OPEN)):
             incidents.learn(session, incident)
             _queue_batch(session, incident, now, config.batch_every)
     rt.publisher.deliver_pending()
@@ -189,7 +189,7 @@ def remind(rt: Runtime, now: datetime | None = None) -> int:
     after = rt.config.incidents.remind_after
     reminded = []
     with rt.db.session() as session:
-        for incident in session.scalars(select(m.Incident).where(m.Incident.status == "open", m.Incident.message_ts.is_not(None))):
+        for incident in session.scalars(select(m.Incident).where(m.Incident.status == IncidentStatus.OPEN, m.Incident.message_ts.is_not(None))):
             if incidents.needs_reminder(incident, now, after):
                 incident.reminded_at = now
                 reminded.append(incident.id)
@@ -250,7 +250,7 @@ def page_due(rt: Runtime, now: datetime | None = None) -> int:
     paged = 0
     with rt.db.session() as session:
         ids = list(session.scalars(select(m.Incident.id).where(
-            m.Incident.status == "open", m.Incident.paged_at.is_(None), m.Incident.message_ts.is_not(None))))
+            m.Incident.status == IncidentStatus.OPEN, m.Incident.paged_at.is_(None), m.Incident.message_ts.is_not(None))))
         order = oncall.page_order(session, rt.config, now) if ids else []
     if not order:
         return 0

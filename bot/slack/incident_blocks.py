@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from bot.domain.incidents import IncidentView
+from bot.domain.states import IncidentStatus
 from bot.slack.blocks import NETWORK_LABEL, button, context, link, plain, quote_block, section, slack_date
 from bot.slack.ids import INPUT, Action, Block, View, incident_ref
 from bot.slack.text import escape, truncate
@@ -30,10 +31,10 @@ def incident_fallback(v: IncidentView) -> str:
 
 def incident_message(v: IncidentView) -> list[dict]:
     """The one message the channel gets for an incident, edited in place as it grows."""
-    if v.status == "merged":
+    if v.status == IncidentStatus.MERGED:
         return [section(f":twisted_rightwards_arrows: *Incident #{v.id} merged into #{v.merged_into}:* {escape(v.title)}")]
-    head = ":rotating_light: *Incident #{}*".format(v.id) if v.status == "open" else f":white_check_mark: *Incident #{v.id} resolved*"
-    who = f" by <@{v.resolved_by}>" if v.status == "resolved" and v.resolved_by else ""
+    head = f":rotating_light: *Incident #{v.id}*" if v.status == IncidentStatus.OPEN else f":white_check_mark: *Incident #{v.id} resolved*"
+    who = f" by <@{v.resolved_by}>" if v.status == IncidentStatus.RESOLVED and v.resolved_by else ""
     phrases = ", ".join(f"“{escape(p)}”" for p in v.phrases) or escape(v.title)
     minutes = int(v.bucket.total_seconds() // 60)
     per_hour = sum(v.per_bucket[-2:]) * 60 // max(1, 2 * minutes)
@@ -56,12 +57,12 @@ def incident_message(v: IncidentView) -> list[dict]:
         links = " · ".join(link(s.url, NETWORK_LABEL.get(s.network, s.network)) if s.url else NETWORK_LABEL.get(s.network, s.network)
                            for s in v.statuses)
         blocks.append(context(f":mega: Last public update {slack_date(v.statuses[0].sent_at, '{time}')}: {links}"))
-    elif v.status == "open":
+    elif v.status == IncidentStatus.OPEN:
         blocks.append(context(":mega: No public status update yet: customers are waiting to hear from you."))
     since = f"Since {slack_date(v.created_at, '{time}')}" if v.created_at else ""
     declared = f" · declared by <@{v.declared_by}>" if v.declared_by else ""
     blocks.append(context(f"{since}{declared} · new posts go in the thread; they get no card of their own"))
-    if v.status == "open":
+    if v.status == IncidentStatus.OPEN:
         blocks.append({"type": "actions", "block_id": f"incident_actions_{v.id}", "elements": [
             {**button("Answer all…", Action.INCIDENT_ANSWER, 0, style="primary"), "value": incident_ref(v.id)},
             {**button("Status update…", Action.INCIDENT_STATUS, 0), "value": incident_ref(v.id)},

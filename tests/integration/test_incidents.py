@@ -229,3 +229,33 @@ def test_status_updates_go_out_once_on_x_and_the_page_with_a_reminder_when_quiet
     team.x.wait_for(lambda: [t for t in team.x.tweets_by_brand() if t["text"].startswith("Checkout works again")], what="the final update")
     assert _incident(team).status == "resolved"
     assert len(team.x.tweets_by_brand()) == 2 and len(team.graph.received("publish")) == 2
+
+
+def test_the_answer_for_all_survives_a_restart_and_never_resends_a_post_cut_off_mid_send(team):
+    from datetime import timedelta as td
+
+    from bot.domain import incidents
+    from bot.flows import workflows
+    from handlers.incidents import limits
+
+    team.command(AGENT, "incident start checkout down")
+    team.slack.wait_for(lambda: _incident(team).message_ts, what="the incident message")
+    tweets = [_tweet(team, text, i) for i, text in enumerate(OUTAGE[:6])]
+    team.poll()
+    with team.rt.db.session() as session:
+        plan = incidents.answer_all(session, 1, "We're fixing checkout right now.", AGENT, limits(team.rt))
+    assert len(plan.eligible) == 6
+    with team.rt.db.session() as session:  # the bot died while sending one of them: X may or may not have it
+        cut = session.scalars(select(m.Reply).order_by(m.Reply.id)).first()
+        cut.status, cut.next_attempt_at = "sending", datetime.now(timezone.utc) - td(minutes=10)
+    team.restart()
+    while workflows.process_outbox(team.rt):
+        pass
+    replied = [t for t in tweets if team.x.replies_to(t)]
+    assert len(replied) == 5 and all(len(team.x.replies_to(t)) <= 1 for t in tweets)  # nobody twice, the cut one not resent
+    with team.rt.db.session() as session:
+        assert incidents.answer_progress(session, 1) == {"sent": 5, "queued": 0, "failed": 1}
+        assert incidents.retry_failed(session, 1, AGENT) == 1  # a person checked X and decides to send it
+    while workflows.process_outbox(team.rt):
+        pass
+    assert all(len(team.x.replies_to(t)) == 1 for t in tweets)
