@@ -18,8 +18,7 @@ from bot import health, metrics
 from bot.clock import utcnow
 from bot.config import secret
 from bot.runtime import Runtime
-from handlers import actions, commands, editor, home, incidents, middleware, oncall, views, webhooks
-from handlers import stats as _stats  # noqa: F401 - importing it registers the stats and export subcommands
+from handlers import actions, commands, editor, home, incidents, middleware, oncall, stats, views, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +31,11 @@ def build_bolt(rt: Runtime) -> App:
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
-    middleware.register(app)
+    middleware.register(app, rt)
     actions.register(app, rt)
     editor.register(app, rt)
     views.register(app, rt)
-    commands.register(app, rt)
+    commands.register(app, rt, [incidents.INCIDENT, oncall.ONCALL, stats.STATS, stats.EXPORT])
     oncall.register(app, rt)
     incidents.register(app, rt)
     home.register(app, rt)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 
 from bot.config import Settings
 
@@ -23,6 +24,11 @@ class RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redact(super().format(record))
+
+
+def error_ref() -> str:
+    """A short reference shown to the person and written beside the trace, so support can find one from the other."""
+    return uuid.uuid4().hex[:8]
 
 
 def secret_values(settings: Settings) -> list[str]:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Callable
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -12,6 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from bot.config import FileConfig, Settings, load_file_config, secret
 from bot.domain.approvals import ApprovalPolicy
 from bot.health import Health, TrackedWebClient
+from bot.logs import error_ref
 from bot.networks import build_networks
 from bot.networks.base import Network
 from bot.slack.publisher import Publisher
@@ -62,6 +64,29 @@ class Runtime:
         if name not in self.own_ids:
             self.own_ids[name] = self.networks[name].own_ids()
         return self.own_ids[name]
+
+    def submit(self, work: Callable[..., object], /, *args, on_failure: Callable[[str], None] | None = None, **kwargs) -> Future:
+        """Run `work` on the background pool, after the request was acknowledged.
+
+        A failure is logged with a short reference (nothing is lost silently in the
+        pool); `on_failure(ref)` lets the person who started it see the same reference.
+        """
+        name = getattr(work, "__qualname__", repr(work))
+
+        def run() -> object:
+            try:
+                return work(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - the pool would swallow it; log it with a reference instead
+                ref = error_ref()
+                log.exception("background work %s failed (ref %s)", name, ref)
+                if on_failure is not None:
+                    try:
+                        on_failure(ref)
+                    except Exception:  # noqa: BLE001 - already failing; the log has the trace
+                        log.warning("could not report failure %s", ref)
+                return None
+
+        return self.background.submit(run)
 
     def close(self) -> None:
         self.publisher.close()

@@ -1,12 +1,13 @@
 """The /socialdesk slash command: one dispatcher, one function per subcommand.
 
-Subcommand modules (stats, oncall, ...) add themselves with `@subcommand`; `help`
-lists whatever is registered, so it can never drift from what exists.
+The subcommands are passed to `register` (see `bot.app.build_bolt`); nothing is
+added at import time, and `help` lists exactly what was passed, so it cannot
+drift from what exists.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
@@ -23,34 +24,25 @@ class Subcommand:
     run: Callable[..., None]  # run(rt, ack, command, args, client)
 
 
-SUBCOMMANDS: dict[str, Subcommand] = {}
-
-
-def subcommand(name: str, usage: str, summary: str):
-    def register(func):
-        SUBCOMMANDS[name] = Subcommand(name, usage, summary, func)
-        return func
-
-    return register
-
-
-def help_text() -> str:
-    lines = [f"• `/socialdesk {s.usage}` — {s.summary}" for s in SUBCOMMANDS.values()]
+def help_text(subcommands: Sequence[Subcommand]) -> str:
+    lines = [f"• `/socialdesk {s.usage}` — {s.summary}" for s in subcommands]
     return blocks.HELP_INTRO + "\n" + "\n".join(lines)
 
 
-@subcommand("help", "help", "this list")
-def _help(rt: Runtime, ack: Ack, command: dict, args: list[str], client: WebClient) -> None:
-    ack(response_type="ephemeral", text=help_text(), blocks=[blocks.section(help_text())])
+def register(app: App, rt: Runtime, subcommands: Sequence[Subcommand]) -> None:
+    def _help(rt: Runtime, ack: Ack, command: dict, args: list[str], client: WebClient) -> None:
+        ack(response_type="ephemeral", text=text, blocks=[blocks.section(text)])
 
+    everything = [Subcommand("help", "help", "this list", _help), *subcommands]
+    by_name = {s.name: s for s in everything}
+    text = help_text(everything)
 
-def register(app: App, rt: Runtime) -> None:
     @app.command("/socialdesk")
     def socialdesk(ack: Ack, command: dict, client: WebClient):
         words = (command.get("text") or "").split()
         name = words[0].lower() if words else "help"
-        found = SUBCOMMANDS.get(name)
+        found = by_name.get(name)
         if found is None:
-            ack(response_type="ephemeral", text=f"Unknown subcommand `{blocks.escape(name)}`.\n\n{help_text()}")
+            ack(response_type="ephemeral", text=f"Unknown subcommand `{blocks.escape(name)}`.\n\n{text}")
             return
         found.run(rt, ack, command, words[1:], client)

@@ -6,8 +6,8 @@ from slack_sdk import WebClient
 
 def tell(client: WebClient, body: dict, text: str) -> None:
     """A short private note to whoever clicked, in the channel they clicked in."""
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    user = body["user"]["id"]
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or body.get("channel_id")
+    user = (body.get("user") or {}).get("id") or body["user_id"]
     if channel:
         client.chat_postEphemeral(channel=channel, user=user, text=text)
     else:
@@ -16,4 +16,3 @@ def tell(client: WebClient, body: dict, text: str) -> None:
 
 NOT_ALLOWED = ":lock: You are not on the list of people who may answer customers, so nothing was sent. Ask a manager to add you to `[roles] agents`."
 STALE = "This card comes from an older version of socialdesk and can no longer be used. Nothing was changed."
-NOT_APPROVER = ":lock: Only approvers can approve or reject a draft. Approvers are listed in `[roles] approvers` (managers may approve too)."

@@ -7,6 +7,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.domain import cases
 from bot.domain.saved_replies import fill, saved_replies_for
 from bot.domain.tone import check_tone
 from bot.runtime import Runtime
@@ -47,9 +48,7 @@ def register(app: App, rt: Runtime) -> None:
     def _case_and_meta(body: dict) -> tuple[m.Case | None, dict]:
         meta = json.loads(body["view"].get("private_metadata") or "{}")
         with rt.db.session() as session:
-            case = session.get(m.Case, int(meta.get("case", 0)))
-            if case is not None:
-                case.posts  # load while the session is open
+            case = cases.find(session, int(meta.get("case", 0)))
         return case, meta
 
     def _update(client: WebClient, body: dict, view: dict) -> None:

@@ -1,6 +1,6 @@
 """`/socialdesk incident ...` and the incident buttons (Resolve, Own card).
 
-Importing this module adds the subcommand; `register(app, rt)` adds the buttons.
+`INCIDENT` is passed to `commands.register`; `register(app, rt)` adds the buttons.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from bot.slack import incident_blocks
 from bot.slack.blocks import history_entry
 from bot.slack.ids import INPUT, Action, Block, StaleReference, View, parse_case_ref, parse_incident_ref
 from bot.slack.text import escape
-from handlers.commands import subcommand
+from handlers.commands import Subcommand
 from handlers.common import NOT_ALLOWED, STALE, tell
 from storage import models as m
 
@@ -31,7 +31,6 @@ def _number(word: str) -> int:
         raise incidents.IncidentError(f"“{escape(word)}” is not an incident number (they look like `#3`).") from None
 
 
-@subcommand("incident", USAGE, "one message, one answer and one page for many posts about the same problem")
 def incident_command(rt: Runtime, ack: Ack, command: dict, args: list[str], client: WebClient) -> None:
     user = command["user_id"]
     action = args[0].lower() if args else "list"
@@ -85,7 +84,10 @@ def incident_command(rt: Runtime, ack: Ack, command: dict, args: list[str], clie
     except incidents.IncidentError as exc:
         ack(response_type="ephemeral", text=str(exc))
         return
-    rt.background.submit(_show, rt, number)
+    rt.submit(_show, rt, number)
+
+
+INCIDENT = Subcommand("incident", USAGE, "one message, one answer and one page for many posts about the same problem", incident_command)
 
 
 def _show(rt: Runtime, incident_id: int) -> None:
@@ -152,7 +154,7 @@ def register(app: App, rt: Runtime) -> None:
             ack(response_action="errors", errors={Block.REPLY.value: str(exc)})
             return
         ack()
-        rt.background.submit(_answer_and_send, rt, incident_id)
+        rt.submit(_answer_and_send, rt, incident_id)
 
     @app.action(Action.INCIDENT_STATUS.value)
     def status(ack: Ack, body: dict, client: WebClient, action: dict):
@@ -192,7 +194,7 @@ def register(app: App, rt: Runtime) -> None:
         with rt.db.session() as session:
             again = incidents.retry_failed(session, incident_id, body["user"]["id"])
         tell(client, body, f"Sending the answer again to {again} posts." if again else "No failed answers to send again.")
-        rt.background.submit(_answer_and_send, rt, incident_id)
+        rt.submit(_answer_and_send, rt, incident_id)
 
     @app.action(Action.INCIDENT_RESOLVE.value)
     def resolve(ack: Ack, body: dict, client: WebClient, action: dict):

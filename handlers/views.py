@@ -4,12 +4,12 @@ from __future__ import annotations
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.flows import workflows
+from bot.domain import cases
 from bot.domain.cases import CaseError
-from bot.runtime import Runtime
 from bot.domain.tone import check_tone
+from bot.flows import workflows
+from bot.runtime import Runtime
 from bot.slack.ids import ANYWAY, INPUT, Block, StaleReference, View, block_base, parse_case_ref
-from storage import models as m
 
 
 def _field(view: dict, block: Block) -> tuple[str, str | None]:
@@ -27,7 +27,7 @@ def _send_anyway(view: dict) -> bool:
 
 def _length_error(rt: Runtime, case_id: int, text: str) -> str | None:
     with rt.db.session() as session:
-        case = session.get(m.Case, case_id)
+        case = cases.find(session, case_id)
         network = rt.networks.get(case.network) if case else None
     if network is None:
         return None

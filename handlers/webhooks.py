@@ -43,7 +43,7 @@ def routes(rt: Runtime) -> list[Route]:
         result = workflows.ingest_pushed(rt, name, posts)
         metrics.WEBHOOKS.labels(network=name, outcome="ok").inc()
         if result.new_cases or result.follow_ups:
-            rt.background.submit(workflows.deliver, rt)
+            rt.submit(workflows.deliver, rt)
         return PlainTextResponse("ok", status_code=200)
 
     async def facebook_webhook(request: Request) -> Response:
@@ -79,7 +79,7 @@ def routes(rt: Runtime) -> list[Route]:
                     touched += visibility.apply(session, "facebook", change.external_id, change.state, cascade=change.kind == "post")
         metrics.WEBHOOKS.labels(network="facebook", outcome="ok" if not events.problems else "partly_malformed").inc()
         if result.new_cases or result.follow_ups or touched:
-            rt.background.submit(_after_facebook, network.label, touched)
+            rt.submit(_after_facebook, network.label, touched)
         return PlainTextResponse("ok", status_code=200)
 
     def _after_facebook(label: str, touched) -> None:

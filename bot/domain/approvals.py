@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from bot.config import ApprovalsConfig, RolesConfig
 
+NOT_APPROVER = ":lock: Only approvers can approve or reject a draft. Approvers are listed in `[roles] approvers` (managers may approve too)."
+
 
 @dataclass(frozen=True)
 class ApprovalPolicy:

@@ -6,14 +6,16 @@ happen once is a conditional UPDATE that only one caller can win. Ingest lives i
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from bot.clock import utcnow
 from bot.config import FileConfig
 from bot.domain import sla
+from bot.domain.errors import UserFacingError
 from bot.domain.states import CaseStatus, OPEN_STATUSES
 from bot.triage import Triage, suggest_reply
 from storage import models as m
@@ -21,12 +23,46 @@ from storage import models as m
 ANSWERABLE = OPEN_STATUSES
 
 
-class CaseError(Exception):
+class CaseError(UserFacingError):
     """An action on a case that cannot happen; the message is for the person who tried."""
 
 
 def audit(session: Session, case_id: int | None, actor: str, action: str, **detail) -> None:
     session.add(m.AuditEvent(case_id=case_id, actor=actor, action=action, detail=detail, created_at=utcnow()))
+
+
+def find(session: Session, case_id: int) -> m.Case | None:
+    """The case with its posts loaded (builders read them after the session closes), or None."""
+    return session.scalars(select(m.Case).options(selectinload(m.Case.posts)).where(m.Case.id == case_id)).first()
+
+
+def get_case(session: Session, case_id: int) -> m.Case:
+    case = find(session, case_id)
+    if case is None:
+        raise CaseError("This case no longer exists.")
+    return case
+
+
+@dataclass
+class HomeLists:
+    """What App Home shows a person: their claimed cases, unclaimed ones waiting, and the team's counts."""
+
+    mine: list[m.Case]
+    waiting: list[m.Case]
+    numbers: dict[str, int]
+
+
+def home_lists(session: Session, user_id: str, *, waiting_limit: int = 15) -> HomeLists:
+    open_cases = select(m.Case).options(selectinload(m.Case.posts)).where(m.Case.status.in_(OPEN_STATUSES))
+    mine = list(session.scalars(open_cases.where(m.Case.claimed_by == user_id).order_by(m.Case.created_at)))
+    waiting = list(session.scalars(open_cases.where(m.Case.claimed_by.is_(None)).order_by(m.Case.created_at).limit(waiting_limit)))
+    counts = dict(session.execute(select(m.Case.status, func.count()).group_by(m.Case.status)).all())
+    numbers = {
+        "open": counts.get(CaseStatus.OPEN, 0) + counts.get(CaseStatus.FAILED, 0),
+        "answered": counts.get(CaseStatus.ANSWERED, 0),
+        "dismissed": counts.get(CaseStatus.DISMISSED, 0),
+    }
+    return HomeLists(mine, waiting, numbers)
 
 
 def lost_race(session: Session, case_id: int) -> CaseError:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.config import FileConfig
 from bot.domain import oncall, sla
+from bot.domain.errors import UserFacingError
 from bot.domain.states import CaseStatus, OPEN_STATUSES
 from storage import models as m
 
@@ -22,7 +23,7 @@ NUDGE, PAGE, ESCALATE = "nudge", "page", "escalate"
 STUCK_AFTER = timedelta(minutes=5)  # a step claimed this long ago and never finished was cut off by a crash
 
 
-class AcknowledgeError(Exception):
+class AcknowledgeError(UserFacingError):
     """An Acknowledge that cannot count; the message is for the person who clicked."""
 
 

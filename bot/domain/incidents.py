@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from bot.clock import utcnow
 from bot.config import IncidentsConfig
 from bot.domain import grouping
+from bot.domain.errors import UserFacingError
 from bot.triage.rules import risk_terms
 from bot.domain.states import OPEN_STATUSES, CaseStatus, IncidentStatus, ReplyStatus, SlackState
 from storage import models as m
@@ -29,7 +30,7 @@ WAITING = "incident"  # a post in an incident, not yet listed in its thread
 LISTED = "listed"     # ...listed in the incident's thread
 
 
-class IncidentError(Exception):
+class IncidentError(UserFacingError):
     """An action on an incident that cannot happen; the message is for the person who tried."""
 
 

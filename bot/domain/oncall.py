@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.config import WEEKDAYS, FileConfig, OncallConfig, parse_duration, parse_time_of_day, parse_window
+from bot.domain.errors import UserFacingError
 from bot.domain.sla import local_instant
 from storage import models as m
 
@@ -27,7 +28,7 @@ _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
 _RAW_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
-class OncallError(Exception):
+class OncallError(UserFacingError):
     """A change to the on-call schedule that cannot happen; the message is for the person who tried."""
 
 

@@ -97,6 +97,13 @@ def reject(session: Session, case_id: int, approver_id: str, now: datetime | Non
     audit(session, case_id, approver_id, "rejected")
 
 
+def current_draft(case: m.Case) -> str:
+    """The text the editor opens with: a draft held for approval, else the last public reply that failed, else the suggestion."""
+    held = [r.text for r in case.replies if r.status == ReplyStatus.AWAITING and r.kind == "public"]
+    failed = [r.text for r in case.replies if r.status == ReplyStatus.FAILED and r.kind == "public" and r.error != WAITED_FOR_DM]
+    return (held or failed or [case.suggested_reply])[-1]
+
+
 def take_reply(session: Session, reply_id: int, now: datetime | None = None) -> m.Reply | None:
     """Claim a queued reply for sending; None if someone else has it or it is not due."""
     now = now or utcnow()

@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from bot.clock import utcnow
+from bot.domain.errors import UserFacingError
 from bot.domain.incidents import IncidentNumbers
 from bot.domain.incidents import numbers as incident_numbers
 from bot.domain.states import CaseStatus, ReplyStatus, WAITING_STATUSES
@@ -39,7 +40,7 @@ posts = m.Post.__table__
 replies = m.Reply.__table__
 
 
-class StatsError(ValueError):
+class StatsError(UserFacingError, ValueError):
     """A request for numbers that cannot be answered; the message is for the manager."""
 
 

@@ -7,7 +7,6 @@ the manager hears back through the command's response_url.
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import datetime, timezone
 
 from slack_sdk import WebClient
@@ -89,13 +88,9 @@ def _respond(response_url: str, **message) -> None:
         log.warning("response_url answered %s", response.status_code)
 
 
-def _failed(response_url: str, what: str) -> None:
-    ref = uuid.uuid4().hex[:8]
-    log.exception("%s failed (ref %s)", what, ref)
-    try:
-        _respond(response_url, text=stats_blocks.failure(ref))
-    except Exception:  # noqa: BLE001 - already failing; the log has the trace
-        log.warning("could not report failure %s", ref)
+def report_failure(response_url: str, ref: str) -> None:
+    """Tell the manager their numbers did not come, with the reference the log has (Runtime.submit's on_failure)."""
+    _respond(response_url, text=stats_blocks.failure(ref))
 
 
 # -- /socialdesk stats and export -----------------------------------------------
@@ -103,50 +98,44 @@ def _failed(response_url: str, what: str) -> None:
 
 def send_stats(rt: Runtime, *, user_id: str, channel_id: str, response_url: str, period_key: str) -> None:
     """Numbers to the manager (ephemeral), then the chart into the channel the command came from."""
-    try:
-        tz, note = user_timezone(rt.slack, user_id)
-        now = utcnow()
-        period = stats.period_ending_now(period_key, now, tz)
-        with rt.db.session() as session:
-            report = stats.report(session, period, now=now)
-        _respond(response_url, text=stats_blocks.stats_fallback(report), blocks=stats_blocks.stats_message(report, tz_note=note))
-        png = charts.render(report, sla=_sla_lines(rt, report))
-        _, moved = share_file(
-            rt.slack, channel=channel_id, user_id=user_id, content=png,
-            filename=f"socialdesk-{period_key}-{period.local(now):%Y-%m-%d}.png",
-            title=f"socialdesk · {period.label} ({tz})",
-            comment=f"Cases opened and time to first response, {period.label} (times in {tz}), for <@{user_id}>.",
-            alt_txt=charts.alt_text(report),
-        )
-        if moved:
-            _respond(response_url, text=stats_blocks.delivered_elsewhere("chart", channel_id))
-    except Exception:  # noqa: BLE001 - on a background thread: tell the manager, keep the trace
-        _failed(response_url, "stats")
+    tz, note = user_timezone(rt.slack, user_id)
+    now = utcnow()
+    period = stats.period_ending_now(period_key, now, tz)
+    with rt.db.session() as session:
+        report = stats.report(session, period, now=now)
+    _respond(response_url, text=stats_blocks.stats_fallback(report), blocks=stats_blocks.stats_message(report, tz_note=note))
+    png = charts.render(report, sla=_sla_lines(rt, report))
+    _, moved = share_file(
+        rt.slack, channel=channel_id, user_id=user_id, content=png,
+        filename=f"socialdesk-{period_key}-{period.local(now):%Y-%m-%d}.png",
+        title=f"socialdesk · {period.label} ({tz})",
+        comment=f"Cases opened and time to first response, {period.label} (times in {tz}), for <@{user_id}>.",
+        alt_txt=charts.alt_text(report),
+    )
+    if moved:
+        _respond(response_url, text=stats_blocks.delivered_elsewhere("chart", channel_id))
 
 
 def send_export(rt: Runtime, *, user_id: str, channel_id: str, response_url: str, period_key: str) -> None:
     """A CSV of the period's cases, uploaded where the command came from."""
-    try:
-        tz, _ = user_timezone(rt.slack, user_id)
-        now = utcnow()
-        period = stats.period_ending_now(period_key, now, tz)
-        with rt.db.session() as session:
-            agents = export.agents(session, period)
-        names = display_names(rt.slack, agents)
-        with rt.db.session() as session:
-            content, count = export.to_csv(session, period, now=now, names=names)
-        _, moved = share_file(
-            rt.slack, channel=channel_id, user_id=user_id, content=content,
-            filename=f"socialdesk-cases-{period_key}-{period.local(now):%Y-%m-%d}.csv",
-            title=f"socialdesk cases · {period.label}",
-            comment=f"{count} cases opened {period.label}, one row each (times in {tz}), exported by <@{user_id}>.",
-        )
-        text = f":white_check_mark: Exported {count} cases opened {period.label} (times in {tz})."
-        if moved:
-            text = stats_blocks.delivered_elsewhere("CSV", channel_id)
-        _respond(response_url, text=text)
-    except Exception:  # noqa: BLE001 - on a background thread: tell the manager, keep the trace
-        _failed(response_url, "export")
+    tz, _ = user_timezone(rt.slack, user_id)
+    now = utcnow()
+    period = stats.period_ending_now(period_key, now, tz)
+    with rt.db.session() as session:
+        agents = export.agents(session, period)
+    names = display_names(rt.slack, agents)
+    with rt.db.session() as session:
+        content, count = export.to_csv(session, period, now=now, names=names)
+    _, moved = share_file(
+        rt.slack, channel=channel_id, user_id=user_id, content=content,
+        filename=f"socialdesk-cases-{period_key}-{period.local(now):%Y-%m-%d}.csv",
+        title=f"socialdesk cases · {period.label}",
+        comment=f"{count} cases opened {period.label}, one row each (times in {tz}), exported by <@{user_id}>.",
+    )
+    text = f":white_check_mark: Exported {count} cases opened {period.label} (times in {tz})."
+    if moved:
+        text = stats_blocks.delivered_elsewhere("CSV", channel_id)
+    _respond(response_url, text=text)
 
 
 # -- App Home --------------------------------------------------------------------

@@ -11,6 +11,7 @@ from bot.flows import incidents as incident_flow
 from bot.clock import utcnow
 from bot.flows import notices
 from bot.domain import cases, ingest, outbox
+from bot.domain.approvals import NOT_APPROVER
 from bot.domain.posts import Post
 from bot.domain.states import CaseStatus, ReplyStatus, RETIRED_REPLIES
 from bot.networks.base import NetworkError, Target
@@ -105,6 +106,19 @@ def approve(rt: Runtime, case_id: int, user_id: str, replies: dict[str, str]) ->
         draft = replies.get("public", "")
         rt.publisher.note(case_id, history_entry(user_id, "submitted a reply for approval", escape(draft)))
     return approval
+
+
+def approve_from_card(rt: Runtime, case_id: int, user_id: str, *, approver: bool) -> None:
+    """The card's Approve: an approver releases a held draft; otherwise the suggested reply is approved and sent."""
+    with rt.db.session() as session:
+        case = session.get(m.Case, case_id)
+        held, draft = (case.status == CaseStatus.PENDING_APPROVAL, case.suggested_reply) if case else (False, "")
+    if held:
+        if not approver:
+            raise cases.CaseError(NOT_APPROVER)
+        send_approval(rt, release(rt, case_id, user_id))
+        return
+    send_approval(rt, approve(rt, case_id, user_id, {"public": draft}))
 
 
 def release(rt: Runtime, case_id: int, approver_id: str) -> outbox.Approval:

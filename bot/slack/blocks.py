@@ -377,3 +377,8 @@ def home_view(user_id: str, mine: list[m.Case], waiting: list[m.Case], numbers: 
         *(team or []),
     ]
     return {"type": "home", "blocks": blocks}
+
+
+def went_wrong(ref: str) -> str:
+    """What a person sees when something failed on our side; `ref` is also in the log beside the trace."""
+    return f":warning: Something went wrong on our side (ref `{ref}`). Nothing was sent."
