@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -11,8 +10,8 @@ from bot.flows import workflows
 from bot.emulators.stack import X_SECRET, card_text
 from bot.emulators.x import sign_webhook
 from storage import models as m
+from tests.helpers import PAYLOADS
 
-PAYLOADS = Path(__file__).resolve().parent.parent / "payloads"
 REPLY_ID, RETWEET_ID, ROOT_ID = "1766201334587654403", "1766200998877665502", "1766190011223344001"
 
 

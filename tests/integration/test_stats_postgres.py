@@ -17,7 +17,7 @@ from bot.domain import stats
 from bot.emulators.stack import CHANNEL, LocalStack
 from storage.db import Database
 from tests.postgres import postgres_server  # noqa: F401 - the session fixture
-from tests.test_stats import MANAGER, MANAGERS, NOW, StatsContract, add_case, command, seed_recent, text_of
+from tests.integration.test_stats import MANAGER, MANAGERS, NOW, StatsContract, add_case, command, seed_recent, text_of
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +17,9 @@ import pytest
 from bot.triage import encoder as encoder_mod
 from bot.triage import model as model_mod
 from bot.triage.training import train as train_mod
+from tests.helpers import ROOT
 
-CV_SCORES = Path(__file__).parent / "data" / "encoder_cv_scores.csv"
+CV_SCORES = ROOT / "tests" / "data" / "encoder_cv_scores.csv"
 # Out-of-fold scores of `python -m bot.triage.training.train --evaluate --encoder` (10
 # folds, seed 42; each fold's fine-tune exported as shipped, block-wise int8,
 # and scored one post at a time): P=0.815 R=0.865 F1=0.840 macro-F1=0.873.

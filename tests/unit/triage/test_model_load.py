@@ -4,14 +4,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import joblib
 import pytest
 
 from bot.triage import model as model_mod
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

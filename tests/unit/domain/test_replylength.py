@@ -4,13 +4,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from bot.domain.replylength import weighted_length
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(

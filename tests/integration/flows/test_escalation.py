@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,6 +20,7 @@ from bot.runtime import build_runtime
 from bot.scheduler import all_jobs
 from bot.slack.ids import Action
 from storage import models as m
+from tests.helpers import ROOT
 
 UTC = timezone.utc
 LONDON = ZoneInfo("Europe/London")
@@ -28,7 +28,6 @@ AAA, BBB, CCC, MGR = "U01AAA", "U01BBB", "U01CCC", "U01MGR"
 MONDAY = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)  # BBB's week on this rotation
 NORMAL = "@acme the app crashes every time I open it"  # triage: complaint, normal priority
 URGENT = "@acme my order never arrived and nobody answers my emails. I want a refund"  # urgent from a big account
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def config(**oncall_keys) -> FileConfig:

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -16,8 +15,8 @@ import sqlalchemy
 
 from bot.emulators.slack import SlackEmulator
 from bot.emulators.x import XEmulator
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRETS = {
     "SLACK_BOT_TOKEN": "xoxb-test",
     "SLACK_SIGNING_SECRET": "signing-secret-do-not-log",

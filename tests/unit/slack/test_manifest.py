@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from tests.helpers import ROOT
 
-MANIFEST = json.loads((Path(__file__).resolve().parent.parent / "bot" / "slack" / "manifest.json").read_text())
+MANIFEST = json.loads((ROOT / "bot" / "slack" / "manifest.json").read_text())
 
 
 def test_the_command_events_and_interactivity_are_declared():
