@@ -10,30 +10,9 @@ from sqlalchemy.orm import selectinload
 from bot.emulators.stack import CHANNEL, card_text
 from bot.slack.ids import Action
 from storage import models as m
+from tests.helpers import buttons, count, only_case
 
 COMPLAINT = "@acme my order never arrived and nobody answers my emails. I want a refund"
-
-
-def only_case(stack) -> m.Case:
-    with stack.rt.db.session() as session:
-        cases = list(session.scalars(select(m.Case).options(selectinload(m.Case.posts), selectinload(m.Case.replies))))
-    assert len(cases) == 1, cases
-    return cases[0]
-
-
-def count(stack, model) -> int:
-    with stack.rt.db.session() as session:
-        return session.scalar(select(func.count()).select_from(model))
-
-
-def buttons(message: dict) -> list[str]:
-    return [
-        e["text"]["text"]
-        for block in message["blocks"]
-        if block["type"] == "actions"
-        for e in block["elements"]
-        if e["type"] == "button"
-    ]
 
 
 def test_a_mention_becomes_one_card_with_everything_the_team_needs(stack, customer):

@@ -15,6 +15,7 @@ from bot.flows import workflows
 from bot.emulators.stack import CHANNEL, FB_VERIFY_TOKEN, card_text
 from bot.slack.ids import Action, Block, View
 from storage import models as m
+from tests.helpers import buttons, count, only_case
 
 COMPLAINT = "Ordered a blender three weeks ago, still nothing and nobody answers. I want a refund"
 PAGE_POST = "Big news: our spring sale starts today! Everything 20% off in store and online."
@@ -23,20 +24,6 @@ PAGE_POST = "Big news: our spring sale starts today! Everything 20% off in store
 def cases(stack) -> list[m.Case]:
     with stack.rt.db.session() as session:
         return list(session.scalars(select(m.Case).options(selectinload(m.Case.posts), selectinload(m.Case.replies)).order_by(m.Case.id)))
-
-
-def only_case(stack) -> m.Case:
-    [case] = cases(stack)
-    return case
-
-
-def count(stack, model) -> int:
-    with stack.rt.db.session() as session:
-        return session.scalar(select(func.count()).select_from(model))
-
-
-def buttons(message: dict) -> list[str]:
-    return [e["text"]["text"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
 
 
 def card_saying(stack, words: str, timeout: float = 5):

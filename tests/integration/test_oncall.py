@@ -14,6 +14,7 @@ from bot.domain import oncall
 from bot.emulators.stack import card_text
 from storage import models as m
 from storage.db import Database
+from tests.helpers import dms, make_team
 
 UTC = timezone.utc
 LONDON = ZoneInfo("Europe/London")
@@ -168,16 +169,8 @@ def test_socialdesk_run_refuses_a_rotation_without_members(tmp_path, monkeypatch
 
 @pytest.fixture
 def team(make_stack, time_machine):
-    time_machine.move_to(MONDAY, tick=True)
-    stack = make_stack(config=rotation(escalate_to=[MGR], quiet_hours="22:00-07:00"))
-    for user, name in ((AAA, "alice"), (BBB, "bob"), (CCC, "carol"), (MGR, "maria")):
-        stack.slack.add_user(user, name)
-    return stack
-
-
-def dms(stack, user: str) -> list[dict]:
-    client = WebClient(token=stack.slack.token, base_url=stack.slack.api_url)
-    return stack.slack.messages(client.conversations_open(users=user)["channel"]["id"])
+    people = {AAA: "alice", BBB: "bob", CCC: "carol", MGR: "maria"}
+    return make_team(make_stack, time_machine, rotation(escalate_to=[MGR], quiet_hours="22:00-07:00"), people, MONDAY)
 
 
 def reply_text(response) -> str:

@@ -27,6 +27,7 @@ from bot.triage import Triage, suggest_reply
 from handlers.common import NOT_ALLOWED, STALE
 from storage import models as m
 from storage.db import Database, alembic_config, upgrade
+from tests.helpers import case_of, dms, make_team, open_case
 
 COMPLAINT = "@acme my parcel has been lost for two weeks and nobody replies to my emails"  # triage: complaint, normal
 UTC = timezone.utc
@@ -35,19 +36,11 @@ UTC = timezone.utc
 # -- helpers ---------------------------------------------------------------------
 
 
-def case_of(stack, case_id: int) -> m.Case:
-    with stack.rt.db.session() as session:
-        return session.scalars(
-            select(m.Case).options(selectinload(m.Case.posts), selectinload(m.Case.replies)).where(m.Case.id == case_id)
-        ).one()
-
-
-def open_case(stack, text: str = COMPLAINT, *, username: str = "mo", followers: int = 10) -> m.Case:
-    customer = stack.x.add_user(username=username, name="Mo Farah", followers=followers)
-    stack.x.add_tweet(text, customer)
-    [case_id] = stack.poll().new_cases
-    stack.slack.wait_for(lambda: case_of(stack, case_id).card_ts, what="the card")
-    return case_of(stack, case_id)
+def open_card(stack, text: str = COMPLAINT, *, username: str = "mo", followers: int = 10) -> m.Case:
+    """A case whose card is in the channel."""
+    _, case = open_case(stack, text, username=username, followers=followers)
+    stack.slack.wait_for(lambda: case_of(stack, case.id).card_ts, what="the card")
+    return case_of(stack, case.id)
 
 
 def card(stack, case: m.Case) -> dict:
@@ -114,7 +107,7 @@ def assert_valid_actions_block(block: dict) -> None:
 
 
 def test_an_open_card_offers_to_refile_it_as_the_other_categories(stack):
-    case = open_case(stack)
+    case = open_card(stack)
     assert case.category == "complaint"
     message = card(stack, case)
     menu = refile_menu(message)
@@ -154,7 +147,7 @@ def test_the_menu_is_on_every_open_card_and_the_card_stays_valid_block_kit(statu
 
 
 def test_refiling_as_a_question_updates_the_case_card_thread_and_audit_log(stack):
-    case = open_case(stack)
+    case = open_card(stack)
     updates_before = len(stack.slack.updates(CHANNEL, case.card_ts))
 
     refile(stack, "U0AGENT", case, "question")
@@ -189,7 +182,7 @@ def test_refiling_as_a_question_updates_the_case_card_thread_and_audit_log(stack
 
 
 def test_picking_the_category_it_already_has_changes_nothing(stack):
-    case = open_case(stack)
+    case = open_card(stack)
     stale_card = card(stack, case)  # still offers "question" after the first click
     refile(stack, "U0AGENT", case, "question")
     stack.slack.wait_for(lambda: case_of(stack, case.id).category == "question", what="re-filed")
@@ -199,7 +192,7 @@ def test_picking_the_category_it_already_has_changes_nothing(stack):
 
 
 def test_two_people_refiling_at_once_change_it_once(stack):
-    case = open_case(stack)
+    case = open_card(stack)
     message = card(stack, case)
     value = option_for(message, "question")["value"]
     clicks = [threading.Thread(target=choose, args=(stack, who, message, value)) for who in ("U0ONE", "U0TWO")]
@@ -218,7 +211,7 @@ def test_two_people_refiling_at_once_change_it_once(stack):
 
 
 def test_a_failed_case_can_be_refiled_too(stack):
-    case = open_case(stack)
+    case = open_card(stack)
     stack.x.fail("create_tweet", status=403, body={"detail": "You are not allowed to create a Tweet with duplicate content.", "type": "about:blank", "title": "Forbidden", "status": 403})
     stack.click("U0AGENT", Action.APPROVE, case.id)
     stack.slack.wait_for(lambda: case_of(stack, case.id).status == "failed" and "Not sent" in card_text(card(stack, case)), what="failed card")
@@ -236,22 +229,17 @@ MONDAY = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 def team(make_stack, time_machine):
-    time_machine.move_to(MONDAY, tick=True)
     config = FileConfig(
         sla=SlaConfig(x="15m", nudge_before="5m"),
         oncall=OncallConfig(members=[AAA, BBB], handoff="09:00", rotation="weekly", timezone="Europe/London",
                             rotation_start=date(2026, 3, 2), escalate_to=[MGR], escalate_after="15m"),
         roles=RolesConfig(managers=[MGR]),
     )
-    stack = make_stack(config=config)
-    for user, name in ((AAA, "alice"), (BBB, "bob"), (MGR, "maria")):
-        stack.slack.add_user(user, name)
-    return stack
+    return make_team(make_stack, time_machine, config, {AAA: "alice", BBB: "bob", MGR: "maria"}, MONDAY)
 
 
 def dm_texts(stack, user: str) -> list[str]:
-    channel = WebClient(token=stack.slack.token, base_url=stack.slack.api_url).conversations_open(users=user)["channel"]["id"]
-    return [card_text(msg) for msg in stack.slack.messages(channel)]
+    return [card_text(msg) for msg in dms(stack, user)]
 
 
 def steps(stack, case_id: int) -> set[str]:
@@ -260,8 +248,8 @@ def steps(stack, case_id: int) -> set[str]:
 
 
 def test_refiling_as_praise_gives_the_light_card_and_never_pages_anyone(team, time_machine):
-    praise = open_case(team, username="kind")
-    control = open_case(team, COMPLAINT.replace("two weeks", "ten days"), username="cross")
+    praise = open_card(team, username="kind")
+    control = open_card(team, COMPLAINT.replace("two weeks", "ten days"), username="cross")
     assert praise.category == control.category == "complaint"
 
     refile(team, "U0AGENT", praise, "praise")
@@ -284,7 +272,7 @@ def test_refiling_as_praise_gives_the_light_card_and_never_pages_anyone(team, ti
 
 
 def test_refiling_praise_back_as_a_complaint_raises_its_priority(team):
-    case = open_case(team, "@acme thank you so much, the staff were wonderful today!", username="fan")
+    case = open_card(team, "@acme thank you so much, the staff were wonderful today!", username="fan")
     assert case.category == "praise" and case.priority == "low"
     assert [o["text"]["text"] for o in refile_menu(card(team, case))["options"]] == ["Re-file as complaint", "Re-file as question"]
     refile(team, MGR, case, "complaint")
@@ -303,7 +291,7 @@ def test_refiling_praise_back_as_a_complaint_raises_its_priority(team):
 
 def test_someone_not_allowed_to_answer_is_refused_and_nothing_changes(make_stack):
     stack = make_stack(config=FileConfig(roles=RolesConfig(agents=["U0AGENT"])))
-    case = open_case(stack)
+    case = open_card(stack)
     updates_before = len(stack.slack.updates(CHANNEL, case.card_ts))
     refile(stack, "U0STRANGER", case, "praise")
     assert told(stack, "not on the list") == NOT_ALLOWED
@@ -320,7 +308,7 @@ def test_someone_not_allowed_to_answer_is_refused_and_nothing_changes(make_stack
     "",
 ])
 def test_a_stale_or_forged_menu_value_is_refused_and_nothing_changes(stack, value):
-    case = open_case(stack)
+    case = open_card(stack)
     if '"case":1' in value:
         value = value.replace('"case":1', f'"case":{case.id}')
     with pytest.raises(StaleReference):
@@ -338,7 +326,7 @@ def test_a_stale_or_forged_menu_value_is_refused_and_nothing_changes(stack, valu
     (["question"], "can be re-filed as"),
 ])
 def test_a_category_that_cannot_be_chosen_is_refused(stack, category, message):
-    case = open_case(stack)
+    case = open_card(stack)
     data = {"v": 1, "case": case.id} | ({} if category is None else {"category": category})
     choose(stack, "U0AGENT", card(stack, case), json.dumps(data))
     told(stack, message)
@@ -347,7 +335,7 @@ def test_a_category_that_cannot_be_chosen_is_refused(stack, category, message):
 
 
 def test_an_answered_case_cannot_be_refiled(stack):
-    case = open_case(stack)
+    case = open_card(stack)
     old_card = card(stack, case)
     stack.click("U0AGENT", Action.APPROVE, case.id)
     stack.slack.wait_for(lambda: case_of(stack, case.id).status == "answered", what="answered")

@@ -10,23 +10,13 @@ from bot.config import FileConfig, RolesConfig
 from bot.emulators.stack import card_text
 from bot.slack.ids import Action, Block, View
 from storage import models as m
+from tests.helpers import case_of, open_case
 
 COMPLAINT = "@acme I was charged twice for one order, please fix this"
 
 
-def case_of(stack) -> m.Case:
-    with stack.rt.db.session() as session:
-        return session.scalars(select(m.Case).options(selectinload(m.Case.posts), selectinload(m.Case.replies))).one()
-
-
-def open_case(stack, customer) -> tuple[str, m.Case]:
-    tweet_id = stack.x.add_tweet(COMPLAINT, customer)
-    stack.poll()
-    return tweet_id, case_of(stack)
-
-
 def test_edit_opens_a_modal_with_the_draft_and_sends_exactly_what_was_submitted(stack, customer):
-    tweet_id, case = open_case(stack, customer)
+    tweet_id, case = open_case(stack, COMPLAINT, customer=customer)
     stack.click("U0AGENT", Action.EDIT, case.id)
     view = stack.slack.wait_for(lambda: stack.slack.opened_views, what="views.open")[-1]
     assert view["callback_id"] == View.EDIT
@@ -43,7 +33,7 @@ def test_edit_opens_a_modal_with_the_draft_and_sends_exactly_what_was_submitted(
 
 
 def test_edit_refuses_empty_and_over_long_replies_with_field_errors(stack, customer):
-    tweet_id, case = open_case(stack, customer)
+    tweet_id, case = open_case(stack, COMPLAINT, customer=customer)
     empty = stack.submit("U0AGENT", View.EDIT, case.id, {Block.REPLY: "   "})
     too_long = stack.submit("U0AGENT", View.EDIT, case.id, {Block.REPLY: "日本" * 71})  # 284 weighted
     assert empty.json()["response_action"] == "errors" and Block.REPLY in empty.json()["errors"]
@@ -53,7 +43,7 @@ def test_edit_refuses_empty_and_over_long_replies_with_field_errors(stack, custo
 
 
 def test_move_to_dm_sends_the_dm_then_the_short_public_reply(stack, customer):
-    tweet_id, case = open_case(stack, customer)
+    tweet_id, case = open_case(stack, COMPLAINT, customer=customer)
     stack.click("U0AGENT", Action.MOVE_TO_DM, case.id)
     view = stack.slack.wait_for(lambda: stack.slack.opened_views)[-1]
     assert view["callback_id"] == View.MOVE_TO_DM
@@ -67,7 +57,7 @@ def test_move_to_dm_sends_the_dm_then_the_short_public_reply(stack, customer):
 
 def test_closed_dms_send_nothing_public_and_the_card_says_why(stack):
     closed = stack.x.add_user(username="private_person", dms_open=False)
-    tweet_id, case = open_case(stack, closed)
+    tweet_id, case = open_case(stack, COMPLAINT, customer=closed)
     stack.submit("U0AGENT", View.MOVE_TO_DM, case.id, {Block.PUBLIC: "We've sent you a DM.", Block.PRIVATE: "Details..."})
     card = stack.slack.wait_for(lambda: next((c for c in stack.cards() if "Not sent" in card_text(c)), None), what="failure on card")
     assert "Direct Message" in card_text(card) and "Edit* sends a public reply instead" in card_text(card)
@@ -81,7 +71,7 @@ def test_closed_dms_send_nothing_public_and_the_card_says_why(stack):
 def test_people_not_allowed_to_answer_get_told_and_nothing_is_sent(make_stack):
     stack = make_stack(config=FileConfig(roles=RolesConfig(agents=["U0AGENT"])))
     customer = stack.x.add_user(username="jo", followers=5)
-    tweet_id, case = open_case(stack, customer)
+    tweet_id, case = open_case(stack, COMPLAINT, customer=customer)
     stack.click("U0INTRUDER", Action.APPROVE, case.id)
     stack.slack.wait_for(lambda: stack.slack.ephemerals, what="refusal")
     modal = stack.submit("U0INTRUDER", View.EDIT, case.id, {Block.REPLY: "hello"})
@@ -91,7 +81,7 @@ def test_people_not_allowed_to_answer_get_told_and_nothing_is_sent(make_stack):
 
 
 def test_a_modal_for_a_case_closed_meanwhile_changes_nothing(stack, customer):
-    tweet_id, case = open_case(stack, customer)
+    tweet_id, case = open_case(stack, COMPLAINT, customer=customer)
     stack.click("U0AGENT", Action.APPROVE, case.id)
     stack.x.wait_for(lambda: stack.x.replies_to(tweet_id))
     stack.slack.wait_for(lambda: case_of(stack).status == "answered")
@@ -101,7 +91,7 @@ def test_a_modal_for_a_case_closed_meanwhile_changes_nothing(stack, customer):
 
 
 def test_buttons_and_modals_from_an_old_bot_version_are_refused_politely(stack, customer):
-    tweet_id, case = open_case(stack, customer)
+    tweet_id, case = open_case(stack, COMPLAINT, customer=customer)
     stack.click("U0AGENT", Action.APPROVE, case.id, value="complaint-42")
     stack.slack.wait_for(lambda: stack.slack.ephemerals)
     assert "older version" in stack.slack.ephemerals[0]["text"]
@@ -111,7 +101,7 @@ def test_buttons_and_modals_from_an_old_bot_version_are_refused_politely(stack, 
 
 
 def test_claim_and_dismiss_show_on_the_card(stack, customer):
-    tweet_id, case = open_case(stack, customer)
+    tweet_id, case = open_case(stack, COMPLAINT, customer=customer)
     stack.click("U0AGENT", Action.CLAIM, case.id)
     stack.slack.wait_for(lambda: "is on it" in card_text(stack.cards()[0]), what="claimed card")
     from bot.emulators import slack_client
@@ -137,7 +127,7 @@ def test_slash_command_help_lists_the_subcommands(stack):
 def test_app_home_shows_the_persons_cases(stack, customer):
     from bot.emulators import slack_client
 
-    tweet_id, case = open_case(stack, customer)
+    tweet_id, case = open_case(stack, COMPLAINT, customer=customer)
     stack.click("U0AGENT", Action.CLAIM, case.id)
     stack.slack.wait_for(lambda: case_of(stack).claimed_by == "U0AGENT")
     stack.send_to_slack_endpoint(slack_client.event_callback({"type": "app_home_opened", "user": "U0AGENT", "channel": "D1", "tab": "home"}))
@@ -165,7 +155,7 @@ def test_url_verification_is_answered(stack):
 
 
 def test_a_dismiss_reason_that_is_not_on_the_menu_is_refused(stack, customer):
-    tweet_id, case = open_case(stack, customer)
+    tweet_id, case = open_case(stack, COMPLAINT, customer=customer)
     from bot.emulators import slack_client
 
     forged = json.dumps({"v": 1, "case": case.id, "reason": "<script>"}, separators=(",", ":"))

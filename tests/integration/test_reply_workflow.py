@@ -13,6 +13,7 @@ from bot.emulators import slack_client
 from bot.emulators.stack import CHANNEL, card_text
 from bot.slack.ids import INPUT, Action, Block, View
 from storage import models as m
+from tests.helpers import case_of, open_case
 
 COMPLAINT = "@acme my parcel has been lost for two weeks and nobody replies to my emails"
 APPROVALS = FileConfig(
@@ -21,21 +22,9 @@ APPROVALS = FileConfig(
 )
 
 
-def case_of(stack) -> m.Case:
-    with stack.rt.db.session() as session:
-        return session.scalars(select(m.Case).options(selectinload(m.Case.posts), selectinload(m.Case.replies))).one()
-
-
-def open_case(stack, followers: int = 10) -> tuple[str, m.Case]:
-    customer = stack.x.add_user(username="mo", name="Mo Farah", followers=followers)
-    tweet_id = stack.x.add_tweet(COMPLAINT, customer)
-    stack.poll()
-    return tweet_id, case_of(stack)
-
-
 def test_an_agents_reply_waits_for_an_approver_and_goes_out_once(make_stack):
     stack = make_stack(config=APPROVALS)
-    tweet_id, case = open_case(stack)
+    tweet_id, case = open_case(stack, COMPLAINT)
 
     stack.submit("U0AGENT", View.EDIT, case.id, {Block.REPLY: "Hi Mo, so sorry. We're tracing the parcel now."})
     card = stack.slack.wait_for(lambda: next((c for c in stack.cards() if "Waiting for an approver" in card_text(c)), None), what="held card")
@@ -59,7 +48,7 @@ def test_an_agents_reply_waits_for_an_approver_and_goes_out_once(make_stack):
 
 def test_an_approver_can_edit_then_approve_or_send_a_draft_back(make_stack):
     stack = make_stack(config=APPROVALS)
-    tweet_id, case = open_case(stack)
+    tweet_id, case = open_case(stack, COMPLAINT)
     stack.submit("U0AGENT", View.EDIT, case.id, {Block.REPLY: "draft one"})
     stack.slack.wait_for(lambda: case_of(stack).status == "pending_approval")
     stack.click("U0LEAD", Action.REJECT, case.id)
@@ -77,7 +66,7 @@ def test_an_approver_can_edit_then_approve_or_send_a_draft_back(make_stack):
 def test_approval_only_for_big_accounts(make_stack):
     config = FileConfig(approvals=ApprovalsConfig(required="big_accounts", min_followers=10_000), roles=RolesConfig(approvers=["U0LEAD"]))
     stack = make_stack(config=config)
-    tweet_id, case = open_case(stack, followers=250_000)
+    tweet_id, case = open_case(stack, COMPLAINT, followers=250_000)
     stack.click("U0AGENT", Action.APPROVE, case.id)
     stack.slack.wait_for(lambda: case_of(stack).status == "pending_approval", what="held for a big account")
     assert stack.x.created == []
@@ -85,7 +74,7 @@ def test_approval_only_for_big_accounts(make_stack):
 
 def test_every_step_is_in_the_cards_thread_and_the_audit_log(make_stack):
     stack = make_stack(config=APPROVALS)
-    tweet_id, case = open_case(stack)
+    tweet_id, case = open_case(stack, COMPLAINT)
     stack.submit("U0AGENT", View.EDIT, case.id, {Block.REPLY: "Hi Mo, we're on it."})
     stack.slack.wait_for(lambda: case_of(stack).status == "pending_approval")
     stack.click("U0LEAD", Action.APPROVE, case.id)
@@ -102,7 +91,7 @@ def test_every_step_is_in_the_cards_thread_and_the_audit_log(make_stack):
 
 
 def test_the_tone_check_points_things_out_without_blocking_a_deliberate_send(stack):
-    tweet_id, case = open_case(stack)
+    tweet_id, case = open_case(stack, COMPLAINT)
     defensive = "As we already said, you should have read the FAQ. Calm down."
     first = stack.submit("U0AGENT", View.EDIT, case.id, {Block.REPLY: defensive})
     error = first.json()["errors"][Block.REPLY]
@@ -117,7 +106,7 @@ def test_the_tone_check_points_things_out_without_blocking_a_deliberate_send(sta
 
 
 def test_typing_updates_the_live_length_and_tone_check(stack):
-    tweet_id, case = open_case(stack)
+    tweet_id, case = open_case(stack, COMPLAINT)
     stack.click("U0AGENT", Action.EDIT, case.id)
     view = stack.slack.wait_for(lambda: stack.slack.opened_views)[-1]
     check = next(b for b in view["blocks"] if b.get("block_id") == Block.CHECK)
@@ -164,7 +153,7 @@ def test_saved_replies_fill_placeholders():
 
 def test_configured_saved_replies_replace_the_defaults(make_stack):
     stack = make_stack(config=FileConfig(saved_replies=[SavedReply(name="Ours", text="Hello {name}!")]))
-    tweet_id, case = open_case(stack)
+    tweet_id, case = open_case(stack, COMPLAINT)
     stack.click("U0AGENT", Action.EDIT, case.id)
     view = stack.slack.wait_for(lambda: stack.slack.opened_views)[-1]
     menu = next(e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"])
@@ -179,7 +168,7 @@ def test_tone_rules():
 
 
 def test_a_similar_complaint_offers_what_the_team_sent_last_time(stack):
-    tweet_id, case = open_case(stack)
+    tweet_id, case = open_case(stack, COMPLAINT)
     sent = "Hi Mo, we've found your parcel at the depot and it's out for delivery today."
     stack.submit("U0AGENT", View.EDIT, case.id, {Block.REPLY: sent})
     stack.slack.wait_for(lambda: case_of(stack).status == "answered")
@@ -204,7 +193,7 @@ def test_a_stale_claim_is_released_so_the_case_shows_as_waiting_again(make_stack
     from bot.config import WorkflowConfig
 
     stack = make_stack(config=FileConfig(workflow=WorkflowConfig(claim_timeout=timedelta(hours=1))))
-    tweet_id, case = open_case(stack)
+    tweet_id, case = open_case(stack, COMPLAINT)
     stack.click("U0AGENT", Action.CLAIM, case.id)
     stack.slack.wait_for(lambda: case_of(stack).claimed_by == "U0AGENT")
     assert workflows.release_stale_claims(stack.rt) == 0

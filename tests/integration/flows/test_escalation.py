@@ -20,7 +20,7 @@ from bot.runtime import build_runtime
 from bot.scheduler import all_jobs
 from bot.slack.ids import Action
 from storage import models as m
-from tests.helpers import ROOT
+from tests.helpers import ROOT, dms, make_team
 
 UTC = timezone.utc
 LONDON = ZoneInfo("Europe/London")
@@ -41,16 +41,7 @@ def config(**oncall_keys) -> FileConfig:
 
 @pytest.fixture
 def team(make_stack, time_machine):
-    time_machine.move_to(MONDAY, tick=True)
-    stack = make_stack(config=config())
-    for user, name in ((AAA, "alice"), (BBB, "bob"), (CCC, "carol"), (MGR, "maria")):
-        stack.slack.add_user(user, name)
-    return stack
-
-
-def dms(stack, user: str) -> list[dict]:
-    client = WebClient(token=stack.slack.token, base_url=stack.slack.api_url)
-    return stack.slack.messages(client.conversations_open(users=user)["channel"]["id"])
+    return make_team(make_stack, time_machine, config(), {AAA: "alice", BBB: "bob", CCC: "carol", MGR: "maria"}, MONDAY)
 
 
 def pages(stack, user: str) -> list[dict]:
