@@ -131,28 +131,6 @@ def test_bad_override_arguments_get_a_hint(args, message):
         oncall.parse_override_args(args)
 
 
-@pytest.mark.parametrize(
-    "body,expected",
-    [
-        ('[oncall]\nmembers = ["U01AAA"]\nhandoff = "25:00"\n', 'line 3): [oncall] handoff: "25:00" is not a time of day'),
-        ('[oncall]\nhandoff = "09:00"\nrotation = "weekly"\n', "[oncall] members: the rotation has no members but handoff, rotation are set"),
-        ('[oncall]\nmembers = []\nescalate_to = ["U01MGR"]\n', "line 2): [oncall] members: the rotation has no members"),
-        ('[oncall]\nmembers = ["U01AAA"]\ntimezone = "Europe/Londn"\n', 'line 3): [oncall] timezone: "Europe/Londn" is not a known timezone'),
-        ('[oncall]\nmembers = ["U01AAA", "alice"]\n', 'line 2): [oncall] members: "alice" is not a Slack user id'),
-        ('[oncall]\nmembers = ["U01AAA"]\nescalate_to = ["@boss"]\n', 'line 3): [oncall] escalate_to: "@boss" is not a Slack user id'),
-        ('[oncall]\nmembers = ["U01AAA"]\nquiet_hours = "late"\n', "line 3): [oncall] quiet_hours"),
-        ('[oncall]\nmembers = ["U01AAA"]\nrotation = "monthly"\n', "line 3): [oncall] rotation"),
-        ('[oncall]\nmembers = ["U01AAA"]\nhandoff_day = "someday"\n', "line 3): [oncall] handoff_day"),
-    ],
-)
-def test_bad_oncall_config_stops_the_start_naming_the_key(tmp_path, body, expected):
-    path = tmp_path / "socialdesk.toml"
-    path.write_text(body)
-    with pytest.raises(ConfigError) as error:
-        load_file_config(path)
-    assert expected in str(error.value)
-
-
 def test_socialdesk_run_refuses_a_rotation_without_members(tmp_path, monkeypatch, capsys):
     from bot.cli import main
 

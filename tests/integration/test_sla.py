@@ -105,26 +105,6 @@ def test_clock_text(seconds, text):
     assert sla.clock_text(now + timedelta(seconds=seconds), now) == text
 
 
-@pytest.mark.parametrize(
-    "body,expected",
-    [
-        ('[sla]\nbusiness_hours = "9-5"\n', 'line 2): [sla] business_hours: "9" is not a time of day'),
-        ('[sla]\nbusiness_hours = "09:00-17:00"\ntimezone = "Moon/Base"\n', 'line 3): [sla] timezone: "Moon/Base" is not a known timezone'),
-        ('[sla]\nbusiness_days = []\n', "line 2): [sla] business_days"),
-        ('[sla]\nbusiness_days = ["monday"]\n', "line 2): [sla] business_days"),
-        ('[sla]\nnudge_before = "soon"\n', 'line 2): [sla] nudge_before: "soon" is not a duration'),
-        ('[sla.urgent]\nx = "fast"\n', '[sla] urgent: "fast" is not a duration'),
-        ('[sla.urgent]\ninstagram = "5m"\n', "[sla] urgent: unknown key"),
-    ],
-)
-def test_bad_sla_config_names_the_key(tmp_path, body, expected):
-    path = tmp_path / "socialdesk.toml"
-    path.write_text(body)
-    with pytest.raises(ConfigError) as error:
-        load_file_config(path)
-    assert expected in str(error.value)
-
-
 def test_a_full_sla_section_loads(tmp_path):
     path = tmp_path / "socialdesk.toml"
     path.write_text(

@@ -34,6 +34,7 @@ def test_a_full_file_loads(tmp_path):
     assert config.roles.is_manager("U01MGR") and not config.roles.is_manager("U01AAA")
 
 
+# Every bad configuration stops the start with a message naming the key and its line.
 @pytest.mark.parametrize(
     "body,expected",
     [
@@ -43,6 +44,30 @@ def test_a_full_file_loads(tmp_path):
         ('[oncall]\nmembers = ["alice"]\n', '"alice" is not a Slack user id'),
         ('[roles]\nboss = ["U01AAA"]\n', "line 2): [roles] boss: unknown key"),
         ("[sla\nx=1", "not valid TOML"),
+        # [oncall]
+        ('[oncall]\nmembers = ["U01AAA"]\nhandoff = "25:00"\n', 'line 3): [oncall] handoff: "25:00" is not a time of day'),
+        ('[oncall]\nhandoff = "09:00"\nrotation = "weekly"\n', "[oncall] members: the rotation has no members but handoff, rotation are set"),
+        ('[oncall]\nmembers = []\nescalate_to = ["U01MGR"]\n', "line 2): [oncall] members: the rotation has no members"),
+        ('[oncall]\nmembers = ["U01AAA"]\ntimezone = "Europe/Londn"\n', 'line 3): [oncall] timezone: "Europe/Londn" is not a known timezone'),
+        ('[oncall]\nmembers = ["U01AAA", "alice"]\n', 'line 2): [oncall] members: "alice" is not a Slack user id'),
+        ('[oncall]\nmembers = ["U01AAA"]\nescalate_to = ["@boss"]\n', 'line 3): [oncall] escalate_to: "@boss" is not a Slack user id'),
+        ('[oncall]\nmembers = ["U01AAA"]\nquiet_hours = "late"\n', "line 3): [oncall] quiet_hours"),
+        ('[oncall]\nmembers = ["U01AAA"]\nrotation = "monthly"\n', "line 3): [oncall] rotation"),
+        ('[oncall]\nmembers = ["U01AAA"]\nhandoff_day = "someday"\n', "line 3): [oncall] handoff_day"),
+        # [sla]
+        ('[sla]\nbusiness_hours = "9-5"\n', 'line 2): [sla] business_hours: "9" is not a time of day'),
+        ('[sla]\nbusiness_hours = "09:00-17:00"\ntimezone = "Moon/Base"\n', 'line 3): [sla] timezone: "Moon/Base" is not a known timezone'),
+        ('[sla]\nbusiness_days = []\n', "line 2): [sla] business_days"),
+        ('[sla]\nbusiness_days = ["monday"]\n', "line 2): [sla] business_days"),
+        ('[sla]\nnudge_before = "soon"\n', 'line 2): [sla] nudge_before: "soon" is not a duration'),
+        ('[sla.urgent]\nx = "fast"\n', '[sla] urgent: "fast" is not a duration'),
+        ('[sla.urgent]\ninstagram = "5m"\n', "[sla] urgent: unknown key"),
+        # [digest]
+        ('[digest]\nchannel = "#managers"\n', 'line 2): [digest] channel: "#managers" is not a Slack channel id'),
+        ('[digest]\nchannel = "C0MGRS"\nday = "funday"\n', 'line 3): [digest] day: "funday" is not a day of the week'),
+        ('[digest]\ntime = "9am"\n', 'line 2): [digest] time: "9am" is not a time of day'),
+        ('[digest]\ntimezone = "Mars/Olympus"\n', "line 2): [digest] timezone"),
+        ('[digest]\nhour = 9\n', "line 2): [digest] hour: unknown key"),
     ],
 )
 def test_a_bad_file_names_the_key_and_line(tmp_path, body, expected):

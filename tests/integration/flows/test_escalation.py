@@ -317,7 +317,10 @@ def test_two_socialdesk_workers_ping_once(make_stack, tmp_path):
     ]
     try:
         stack.slack.wait_for(lambda: _paged(stack)[MGR], timeout=60, what="the escalation, from whichever worker leads")
-        time.sleep(3)  # several more 1-second checks in the leader
+        # No fixed wait: a second overdue case is escalated only after the leader ran several
+        # more checks, each of which looked at the first case again.
+        second = _overdue_case(stack)
+        stack.slack.wait_for(lambda: _paged(stack)[MGR] == 2, timeout=60, what="the second case's escalation")
         assert all(worker.poll() is None for worker in workers), [log.read_text() for log in logs]
     finally:
         for worker in workers:
@@ -325,7 +328,8 @@ def test_two_socialdesk_workers_ping_once(make_stack, tmp_path):
         for worker in workers:
             worker.wait(15)
     counts = _paged(stack)
-    assert sum(counts[u] for u in (AAA, BBB, CCC)) == 1 and counts[MGR] == 1
-    assert sum("nobody has picked it up" in line for line in thread(stack, case_id)) == 1
+    assert sum(counts[u] for u in (AAA, BBB, CCC)) == 2 and counts[MGR] == 2
+    for case in (case_id, second):
+        assert sum("nobody has picked it up" in line for line in thread(stack, case)) == 1
     leaders = [log for log in logs if "this process runs the scheduled jobs" in log.read_text()]
     assert len(leaders) == 1, [log.read_text() for log in logs]
