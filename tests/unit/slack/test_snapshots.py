@@ -21,8 +21,9 @@ from sqlalchemy.orm import selectinload
 
 from bot.config import FileConfig, OncallConfig
 from bot.domain import stats
+from bot.domain.incidents import IncidentView, Sample
 from bot.domain.oncall import OnCall
-from bot.slack import blocks, oncall_blocks, stats_blocks
+from bot.slack import blocks, incident_blocks, oncall_blocks, stats_blocks
 from storage import models as m
 from storage.db import Database
 from tests.integration.test_stats import NOW as STATS_NOW
@@ -96,6 +97,14 @@ def _rotation() -> tuple[OnCall, OnCall, FileConfig]:
     return current, following, config
 
 
+def _incident(status: str = "open", **values) -> IncidentView:
+    samples = [Sample(1, "x", "jordan_k", "checkout is down again <!here>", "https://x.com/jordan_k/status/1"),
+               Sample(2, "facebook", "Sam Lee", "Can't pay, the site errors", "https://facebook.com/2")]
+    return IncidentView(id=3, status=status, title="checkout down", phrases=["checkout", "payment error"], posts=42, people=37,
+                        networks={"x": 30, "facebook": 12}, per_bucket=[0, 1, 3, 8, 12, 9, 6, 3], bucket=timedelta(minutes=5),
+                        trend="falling", samples=samples, created_at=NOW - timedelta(minutes=40), declared_by=AGENT, **values)
+
+
 def _builders(cases: dict[str, m.Case], reports: tuple[stats.Report, stats.Report]) -> dict[str, dict]:
     """builder name -> {representative input: output}."""
     today, week = reports
@@ -137,11 +146,22 @@ def _builders(cases: dict[str, m.Case], reports: tuple[stats.Report, stats.Repor
         "stats_message": {"7d": stats_blocks.stats_message(week, tz_note="your Slack timezone")},
         "digest_message": {"7d": stats_blocks.digest_message(week)},
         "home_numbers": {"today_and_week": stats_blocks.home_numbers(today, week, "your Slack timezone")},
+        "incident_message": {
+            "open": incident_blocks.incident_message(_incident(answers={"sent": 20, "queued": 5, "failed": 2}, waiting=15)),
+            "resolved": incident_blocks.incident_message(_incident("resolved", resolved_by=LEAD)),
+        },
+        "incident_batch": {"posts": incident_blocks.batch([case.posts[0] for case in (cases["open"], cases["facebook"])], 3)},
+        "incident_page": {"first": incident_blocks.page(_incident(), link)},
+        "incident_answer_modal": {
+            "x_and_facebook": incident_blocks.answer_modal(_incident(), incident_blocks.plan_line({"x": 30, "facebook": 12}, 2),
+                                                           "We know checkout is down and are fixing it."),
+        },
     }
 
 
 BUILDERS = ["case_card", "network_notes", "follow_up", "connection_notice", "connection_restored", "edit_modal", "dm_modal",
-            "home_view", "page", "acknowledged", "handoff_summary", "oncall_status", "stats_message", "digest_message", "home_numbers"]
+            "home_view", "page", "acknowledged", "handoff_summary", "oncall_status", "stats_message", "digest_message", "home_numbers",
+            "incident_message", "incident_batch", "incident_page", "incident_answer_modal"]
 
 
 @pytest.mark.parametrize("builder", BUILDERS)
