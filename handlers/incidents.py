@@ -62,7 +62,7 @@ def incident_command(rt: Runtime, ack: Ack, command: dict, args: list[str], clie
             said = " The final update goes out on " + " and ".join(sorted(rt.networks)) + "." if ids else ""
             ack(response_type="in_channel", text=f"<@{user}> resolved incident #{number}. New posts get cards again.{said}")
             if ids:
-                rt.background.submit(_post_status, rt, number, ids)
+                rt.submit(_post_status, rt, number, ids)
         elif action == "merge" and len(args) == 4 and args[2].lower() == "into":
             source, target = _number(args[1]), _number(args[3])
             with rt.db.session() as session:
@@ -184,7 +184,7 @@ def register(app: App, rt: Runtime) -> None:
             ack(response_action="errors", errors={Block.REPLY.value: str(exc)})
             return
         ack()
-        rt.background.submit(_post_status, rt, incident_id, ids)
+        rt.submit(_post_status, rt, incident_id, ids)
 
     @app.action(Action.INCIDENT_RETRY.value)
     def retry(ack: Ack, body: dict, client: WebClient, action: dict):

@@ -152,6 +152,7 @@ def _builders(cases: dict[str, m.Case], reports: tuple[stats.Report, stats.Repor
         },
         "incident_batch": {"posts": incident_blocks.batch([case.posts[0] for case in (cases["open"], cases["facebook"])], 3)},
         "incident_page": {"first": incident_blocks.page(_incident(), link)},
+        "incident_status_modal": {"x_and_facebook": incident_blocks.status_modal(_incident(), ["facebook", "x"])},
         "incident_answer_modal": {
             "x_and_facebook": incident_blocks.answer_modal(_incident(), incident_blocks.plan_line({"x": 30, "facebook": 12}, 2),
                                                            "We know checkout is down and are fixing it."),
@@ -161,7 +162,7 @@ def _builders(cases: dict[str, m.Case], reports: tuple[stats.Report, stats.Repor
 
 BUILDERS = ["case_card", "network_notes", "follow_up", "connection_notice", "connection_restored", "edit_modal", "dm_modal",
             "home_view", "page", "acknowledged", "handoff_summary", "oncall_status", "stats_message", "digest_message", "home_numbers",
-            "incident_message", "incident_batch", "incident_page", "incident_answer_modal"]
+            "incident_message", "incident_batch", "incident_page", "incident_answer_modal", "incident_status_modal"]
 
 
 @pytest.mark.parametrize("builder", BUILDERS)
