@@ -9,6 +9,7 @@ import pytest
 
 from bot.config import FileConfig
 from bot.emulators.stack import LocalStack
+from storage.db import Database
 
 _PREFIXES = ("SLACK_", "X_", "FACEBOOK_", "SOCIALDESK_", "DATABASE_URL", "POLL_INTERVAL", "PORT", "HOST")
 
@@ -39,6 +40,15 @@ def clean_env(monkeypatch, tmp_path):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def db(tmp_path):
+    """A migrated SQLite database file, for the domain on its own."""
+    database = Database(f"sqlite:///{tmp_path / 'domain.db'}")
+    database.upgrade()
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

@@ -356,14 +356,6 @@ def test_an_answered_case_cannot_be_refiled(stack):
 # -- the domain on its own ------------------------------------------------------
 
 
-@pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'domain.db'}")
-    database.upgrade()
-    yield database
-    database.dispose()
-
-
 NOW = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
 
 

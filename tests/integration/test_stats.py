@@ -82,11 +82,8 @@ def seed_week(session) -> None:
 
 
 @pytest.fixture
-def sqlite_db(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'stats.db'}")
-    db.upgrade()
-    yield db
-    db.dispose()
+def sqlite_db(db):
+    return db
 
 
 class StatsContract:

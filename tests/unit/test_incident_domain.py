@@ -11,18 +11,9 @@ from sqlalchemy import select
 from bot.config import IncidentsConfig
 from bot.domain import grouping, incidents
 from storage import models as m
-from storage.db import Database
 
 NOW = datetime(2026, 11, 30, 14, 0, tzinfo=timezone.utc)  # a Monday afternoon
 SET = Path(__file__).resolve().parents[1] / "data" / "incident_set.jsonl"
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'incidents.db'}")
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 def _post(session, text: str, at: datetime, *, network: str = "x", category: str = "complaint", state: str = "pending") -> int:

@@ -8,7 +8,6 @@ import pytest
 
 from bot.config import FileConfig, OncallConfig, RolesConfig
 from bot.domain import oncall
-from storage.db import Database
 
 UTC = timezone.utc
 LONDON = ZoneInfo("Europe/London")
@@ -24,14 +23,6 @@ def rotation(**keys) -> FileConfig:
     values = dict(members=[AAA, BBB, CCC], handoff="09:00", rotation="weekly", timezone="Europe/London", rotation_start=date(2026, 3, 2))
     values.update(keys)
     return FileConfig(oncall=OncallConfig(**values), roles=RolesConfig(managers=[MGR]))
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'oncall.db'}")
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 # -- the rotation ------------------------------------------------------------------
