@@ -11,6 +11,7 @@ from bot.domain import cases, outbox
 from bot.domain.approvals import NOT_APPROVER
 from bot.domain.cases import CaseError
 from bot.domain.roles import Role
+from bot.domain.states import OPEN_STATUSES
 from bot.flows import workflows
 from bot.runtime import Runtime
 from bot.slack import blocks
@@ -51,6 +52,22 @@ def register(app: App, rt: Runtime) -> None:
         rt.publisher.refresh(case_id)
         rt.publisher.note(case_id, blocks.history_entry(user_id, "is on it"))
 
+    def reply_on_network(case_id: int, user_id: str) -> None:
+        """The link opened the post in their browser; the click also claims the case if nobody has."""
+        with rt.db.session() as session:
+            case = cases.get_case(session, case_id)
+            if case.claimed_by or case.status not in OPEN_STATUSES:
+                return
+            cases.claim(session, case_id, user_id)
+        rt.publisher.refresh(case_id)
+        rt.publisher.note(case_id, blocks.history_entry(user_id, "went to answer it on the network"))
+
+    def mark_replied_case(case_id: int, user_id: str) -> None:
+        with rt.db.session() as session:
+            cases.mark_replied(session, case_id, user_id)
+        rt.publisher.refresh(case_id)
+        rt.publisher.note(case_id, blocks.history_entry(user_id, "replied on the network itself"))
+
     def dismiss_case(case_id: int, user_id: str, action: dict) -> None:
         reason = json.loads(action["selected_option"]["value"]).get("reason", "")
         if reason not in blocks.DISMISS_REASONS:
@@ -78,6 +95,8 @@ def register(app: App, rt: Runtime) -> None:
         Action.REJECT: reject,
         Action.DISMISS: dismiss_case,
         Action.RECATEGORIZE: recategorize_case,
+        Action.REPLY_ON_NETWORK: reply_on_network,
+        Action.MARK_REPLIED: mark_replied_case,
     }
     for action_id, listener in listeners.items():
         app.action(action_id.value, middleware=[case_action(rt)])(case_listener(rt, listener))

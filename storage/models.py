@@ -119,6 +119,8 @@ class Post(Base):
     category: Mapped[str] = mapped_column(String(20), default="other")
     # What the network says about it since: visible, hidden (by the Page) or removed (deleted).
     visibility: Mapped[str] = mapped_column(String(10), default="visible")
+    # Why the network refuses replies to it through its API (X's 2026 reply rule); answered on the network instead.
+    reply_blocker: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Delivery into Slack: none -> pending -> posting -> posted (or skipped).
@@ -342,3 +344,18 @@ class StatusUpdate(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class NetworkSpend(Base):
+    """One paid API call (X bills per post read and per post written): what it was and what it cost."""
+
+    __tablename__ = "network_spend"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    network: Mapped[str] = mapped_column(String(20))
+    operation: Mapped[str] = mapped_column(String(32))  # e.g. post_read, user_read, reply, reply_with_link, dm
+    units: Mapped[int] = mapped_column(Integer, default=1)
+    cost_micros: Mapped[int] = mapped_column(Integer, default=0)  # millionths of a US dollar: sums stay exact
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_network_spend_network_at", "network", "at"),)

@@ -113,6 +113,31 @@ def dismiss(session: Session, case_id: int, user_id: str, reason: str, now: date
     return case
 
 
+def reply_blocker(session: Session, case_id: int) -> str | None:
+    """Why the network takes no reply to this case's first post through its API, if it says so."""
+    return session.scalar(select(m.Post.reply_blocker).where(m.Post.case_id == case_id).order_by(m.Post.id).limit(1))
+
+
+def mark_replied(session: Session, case_id: int, user_id: str, now: datetime | None = None) -> m.Case:
+    """Someone answered on the network itself (it takes no API reply there): the first response counts as now."""
+    now = now or utcnow()
+    won = session.execute(
+        update(m.Case)
+        .where(m.Case.id == case_id, m.Case.status.in_(OPEN_STATUSES))
+        .values(status=CaseStatus.ANSWERED, answered_by=user_id, resolved_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        raise lost_race(session, case_id)
+    case = session.get(m.Case, case_id)
+    session.refresh(case)
+    if case.first_response_at is None:
+        case.first_response_at = now
+        case.sla_met = case.due_at is None or now <= case.due_at
+    audit(session, case_id, user_id, "replied_on_network")
+    return case
+
+
 # What the team can re-file a case as; spam and "not a complaint" are a dismissal (the Dismiss… menu).
 RECATEGORIZABLE = ("complaint", "question", "praise")
 _CATEGORY_WORDS = frozenset(("complaint", "question", "praise", "spam", "other"))

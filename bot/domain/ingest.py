@@ -136,6 +136,7 @@ def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config
             in_reply_to_id=post.in_reply_to_id,
             engagement=post.engagement,
             context=post.context,
+            reply_blocker=post.reply_blocker or None,
             created_at=post.created_at,
             ingested_at=now,
         )

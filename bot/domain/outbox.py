@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import utcnow
-from bot.domain.cases import ANSWERABLE, CaseError, audit, lost_race
+from bot.domain.cases import ANSWERABLE, CaseError, audit, lost_race, reply_blocker
 from bot.domain.states import CaseStatus, ReplyStatus, RETIRED_REPLIES
 from storage import models as m
 
@@ -41,6 +41,9 @@ def approve(
     texts = {kind: text.strip() for kind, text in replies.items()}
     if not texts or any(not text for text in texts.values()):
         raise CaseError("The reply is empty: write something before sending.")
+    blocked = reply_blocker(session, case_id)
+    if blocked:
+        raise CaseError(f"{blocked}. Nothing was sent.")
     allowed = ANSWERABLE + ((CaseStatus.PENDING_APPROVAL,) if approver else ())
     won = session.execute(
         update(m.Case)

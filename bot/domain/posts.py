@@ -29,6 +29,7 @@ class Post:
     engagement: int = 0               # likes + reposts + replies, when known
     context: str = ""                 # e.g. the Page post a comment is about
     verdict: str = ""                 # what the author declared: "negative"/"positive" review
+    reply_blocker: str = ""           # why the network will not take a reply to it through its API (answer it there)
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 

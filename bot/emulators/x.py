@@ -52,6 +52,11 @@ def _invalid(message: str, **parameters: Any) -> Reply:
     }
 
 
+# X's answer to a reply its 2026 rule forbids; the status and wording were not published, this follows its other 403s.
+NOT_SUMMONED_DETAIL = ("Reply to this conversation is not allowed because you have not been mentioned or otherwise "
+                       "engaged by the author of the post you are replying to.")
+
+
 def wire_text(text: str) -> str:
     """X sends `&`, `<` and `>` escaped as HTML entities (and nothing else), in v2 and v1.1 alike."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -150,6 +155,7 @@ class XEmulator(EmulatorServer):
     def add_tweet(
         self, text: str, author_id: str, *, in_reply_to: str | None = None, conversation_id: str | None = None,
         created_at: datetime | str | None = None, likes: int = 0, retweets: int = 0, replies: int = 0,
+        quotes: str | None = None,
     ) -> str:
         """Store a post as if it had been published; returns its (snowflake-like, increasing) id."""
         with self._lock:
@@ -170,6 +176,8 @@ class XEmulator(EmulatorServer):
                 if parent:
                     tweet["in_reply_to_user_id"] = parent["author_id"]
                     parent["public_metrics"]["reply_count"] += 1
+            if quotes:
+                tweet.setdefault("referenced_tweets", []).append({"type": "quoted", "id": quotes})
             self._tweets[tweet_id] = tweet
             return tweet_id
 
@@ -245,6 +253,11 @@ class XEmulator(EmulatorServer):
                     "user": {"id": int(author["id"]), "id_str": author["id"], "name": author["name"],
                              "screen_name": author["username"], "followers_count": author["followers"]},
                 }
+                if "quoted" in refs and refs["quoted"] in self._tweets:
+                    original = self._tweets[refs["quoted"]]
+                    event["is_quote_status"] = True
+                    event["quoted_status"] = {"id_str": original["id"], "text": wire_text(original["text"]),
+                                              "user": {"id_str": original["author_id"]}}
                 if "retweeted" in refs and refs["retweeted"] in self._tweets:
                     original = self._tweets[refs["retweeted"]]
                     event["retweeted_status"] = {"id_str": original["id"], "text": wire_text(original["text"]),
@@ -405,6 +418,15 @@ class XEmulator(EmulatorServer):
             return _invalid(f"Invalid query: [{query}]", query=query)
         return self._timeline(request, [t for t in self._sorted() if matches(t["text"])], 10, "next_token")
 
+    def _summoned(self, tweet: dict) -> bool:
+        """X's 2026 rule for self-serve apps: reply only where the author mentioned or quoted the brand (or is it)."""
+        if tweet["author_id"] == self.brand_id:
+            return True
+        if re.search(rf"(?<![\w@])@{re.escape(self.brand_username)}(?!\w)", tweet["text"], re.IGNORECASE):
+            return True
+        quoted = [r["id"] for r in tweet.get("referenced_tweets", []) if r["type"] == "quoted"]
+        return any(self._tweets.get(q, {}).get("author_id") == self.brand_id for q in quoted)
+
     def _route_lookup(self, request: Request) -> Reply:
         """GET /2/tweets?ids=...: found posts in `data`, the rest as not-found errors, as X answers."""
         ids = [i for i in request.query.get("ids", "").split(",") if i]
@@ -442,6 +464,8 @@ class XEmulator(EmulatorServer):
         parent = (body.get("reply") or {}).get("in_reply_to_tweet_id")
         if parent is not None and str(parent) not in self._tweets:
             return 403, {}, _problem(403, "You attempted to reply to a Tweet that is deleted or not visible to you.")
+        if parent is not None and not self._summoned(self._tweets[str(parent)]):
+            return 403, {}, _problem(403, NOT_SUMMONED_DETAIL)
         tweet_id = self.add_tweet(text, self.brand_id, in_reply_to=str(parent) if parent else None)
         self._created.append(copy.deepcopy(body))
         return 201, {"Location": f"{API_HOST}/2/tweets/{tweet_id}"}, {

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from dataclasses import replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -41,6 +42,10 @@ USER_FIELDS = ["username", "name", "public_metrics"]
 def unescape(text: str) -> str:
     """X sends `&`, `<` and `>` as `&amp; &lt; &gt;` (and only those): undo that once, here, so Slack escapes once."""
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+NOT_SUMMONED = ("X lets the brand reply through its API only to posts that mention or quote @{handle} "
+                "(X's rule since February 2026): answer this one on X")
 
 
 def _is_retweet(tweet) -> bool:
@@ -159,7 +164,9 @@ class XNetwork:
         token = None
         token_param = "pagination_token" if kind == "mention" else "next_token"
         while True:
-            params = {"since_id": since_id, "max_results": 100, "expansions": ["author_id"],
+            # Search hits may quote us without naming us: the quoted post's author says whether X lets us answer.
+            expansions = ["author_id"] + (["referenced_tweets.id"] if kind == "search" else [])
+            params = {"since_id": since_id, "max_results": 100, "expansions": expansions,
                       "tweet_fields": TWEET_FIELDS, "user_fields": USER_FIELDS}
             if token:
                 params[token_param] = token
@@ -167,17 +174,31 @@ class XNetwork:
                 response = method(first_arg, **params)
             except Exception as exc:  # noqa: BLE001 - translated below
                 raise _translate(exc, write=False) from exc
-            users = {str(u.id): u for u in (response.includes or {}).get("users", [])}
+            includes = response.includes or {}
+            users = {str(u.id): u for u in includes.get("users", [])}
+            quoted = {str(t.id): str(t.author_id) for t in includes.get("tweets", [])}
             for tweet in response.data or []:
                 if _is_retweet(tweet):
                     continue  # a repost is not the customer talking to us; search excludes them too
-                posts.append(self._to_post(tweet, users.get(str(tweet.author_id)), kind))
+                post = self._to_post(tweet, users.get(str(tweet.author_id)), kind)
+                if kind == "search":
+                    quotes = [quoted.get(str(r.id), "") for r in tweet.referenced_tweets or [] if r.type == "quoted"]
+                    post = self._with_summons(post, quoted_authors=quotes, replied_to=str(tweet.in_reply_to_user_id or ""))
+                posts.append(post)
             meta = response.meta or {}
             if newest is None and meta.get("newest_id"):
                 newest = str(meta["newest_id"])
             token = meta.get("next_token")
             if not token:
                 return posts, newest
+
+    def _with_summons(self, post: Post, *, quoted_authors: list[str], replied_to: str) -> Post:
+        """Mark a post X will not let us answer through the API: its author neither mentioned nor quoted us."""
+        user_id, username = self._me()
+        mentions = re.search(rf"(?<![\w@])@{re.escape(username)}(?!\w)", post.text, re.IGNORECASE)
+        if mentions or user_id in quoted_authors or replied_to == user_id:
+            return post
+        return replace(post, reply_blocker=NOT_SUMMONED.format(handle=username))
 
     def _to_post(self, tweet, user, kind: str) -> Post:
         metrics = tweet.public_metrics or {}
@@ -293,6 +314,9 @@ class XNetwork:
                     raw=event,
                 )
             )
+            quoted = str(((event.get("quoted_status") or {}).get("user") or {}).get("id_str") or "")
+            posts[-1] = self._with_summons(posts[-1], quoted_authors=[quoted],
+                                           replied_to=str(event.get("in_reply_to_user_id_str") or ""))
         own = {str(payload.get("for_user_id", ""))} | ({self._user_id} if self._user_id else set())
         return self._thread_roots([p for p in posts if p.author.external_id not in own])
 

@@ -146,7 +146,7 @@ def case_card(case: m.Case, network_label: str | None = None, *, now: datetime |
         if case.alternative_reply:
             blocks.append(context("Sent for a similar case before (pick it in *Edit*): " + escape(truncate(case.alternative_reply, 280))))
     blocks.append(context(status_line(case)))
-    actions = case_actions(case)
+    actions = case_actions(case, label)
     if actions:
         blocks.append({"type": "actions", "block_id": Block.ACTIONS.value, "elements": actions})
     return blocks
@@ -159,6 +159,9 @@ PRIVATE_REPLY_RULES = {"facebook": (("comment", "visitor_post"), timedelta(days=
 def network_notes(case: m.Case, label: str, now: datetime | None = None) -> list[dict]:
     """What the network says about the post since (deleted, hidden) and whether Move to DM can still be used."""
     root, notes = case.root, []
+    if root.reply_blocker and case.status in OPEN_STATUSES:
+        notes.append(f":no_entry_sign: {escape(root.reply_blocker)}. *Reply on {label}* opens the post; "
+                     "then *Mark replied* so the SLA and the stats count it.")
     visibility = getattr(root, "visibility", "visible")
     if visibility == "removed":
         notes.append(f":wastebasket: Deleted on {label}: there is nothing left to answer.")
@@ -203,7 +206,22 @@ def connection_restored(label: str) -> tuple[str, list[dict]]:
     return text, [section(f":white_check_mark: *{label} is connected again.* New posts and replies flow as usual.")]
 
 
-def case_actions(case: m.Case) -> list[dict]:
+def link_button(text: str, url: str, action: Action, case_id: int) -> dict:
+    """Opens the post on the network; Slack still tells us about the click (the clicker is on it)."""
+    return {"type": "button", "text": plain(text), "action_id": action.value, "value": case_ref(case_id),
+            "url": quote(url, safe=":/?=&#%@+,;~")}
+
+
+def case_actions(case: m.Case, label: str = "") -> list[dict]:
+    root = case.root if case.posts else None
+    if root is not None and root.reply_blocker and case.status in OPEN_STATUSES:
+        # The network refuses API replies to this post: answer it there, then say so here (the SLA clock counts).
+        label = label or NETWORK_LABEL.get(case.network, case.network)
+        buttons = [link_button(f"Reply on {label}", root.url, Action.REPLY_ON_NETWORK, case.id),
+                   button("Mark replied", Action.MARK_REPLIED, case.id, style="primary")]
+        if not case.claimed_by:
+            buttons.append(button("Claim", Action.CLAIM, case.id))
+        return buttons + [dismiss_menu(case.id), refile_menu(case)]
     if case.status == CaseStatus.OPEN and case.category == "praise":
         # Praise deserves a fast answer too: one click thanks them, nothing else to manage.
         return [

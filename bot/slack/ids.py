@@ -16,6 +16,8 @@ class Action(StrEnum):
     DISMISS = "case_dismiss"
     RECATEGORIZE = "case_recategorize"
     REJECT = "case_reject"
+    REPLY_ON_NETWORK = "case_reply_on_network"  # a link button: the network takes no reply through its API
+    MARK_REPLIED = "case_mark_replied"
     PICK_SAVED = "reply_pick_saved"
     ACKNOWLEDGE = "oncall_acknowledge"
     INCIDENT_RESOLVE = "incident_resolve"
