@@ -8,13 +8,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.clock import utcnow
 from bot.config import ConfigError, load_file_config, load_settings, secret
-from bot.domain import oncall
+from bot.domain import oncall, spend
 from bot.networks import build_networks
 from bot.networks.base import AuthFailed, NetworkError
 from bot.runtime import slack_client
+from storage.db import Database
 
 MANIFEST = Path(__file__).parent / "slack" / "manifest.json"
 
@@ -65,13 +68,14 @@ def run_checks(console: Console | None = None) -> int:
         rows.append(("channel", False, "SOCIALDESK_CHANNEL is not set: the id of the channel for cards (e.g. C0123456789)"))
     elif slack_rows[0][1]:
         rows.append(_check_channel(settings))
-    networks = build_networks(settings)
+    networks = build_networks(settings, config)
     for name, network in networks.items():
         try:
             rows.append((network.label, True, "connected as " + network.check()))
         except NetworkError as exc:
             fix = RECONNECT.get(name, "") if isinstance(exc, AuthFailed) else ""
             rows.append((network.label, False, exc.message + fix))
+    rows.extend(_spend_rows(settings, networks))
     if settings.facebook_page_id and not settings.facebook_enabled:
         rows.append(("Facebook", False, "FACEBOOK_PAGE_ID is set but FACEBOOK_PAGE_ACCESS_TOKEN is not: Facebook is off"))
     if not networks:
@@ -181,3 +185,30 @@ def _check_channel_by_history(client, channel: str, invite: str) -> tuple[str, b
     except OSError as exc:
         return ("channel", False, f"cannot reach Slack: {type(exc).__name__}")
     return ("channel", True, f"{channel}; the bot can read it, so it is a member")
+
+
+def _spend_rows(settings, networks) -> list[tuple[str, bool, str]]:
+    """This month's spend on networks that bill per call, read from the bot's database without creating it."""
+    billed = {name: n for name, n in networks.items() if hasattr(n, "monthly_budget")}
+    if not billed:
+        return []
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and (not url.database or not Path(url.database).exists()):
+        return [(f"{n.label} spend", True, "nothing recorded yet (no database)") for n in billed.values()]
+    db = Database(settings.database_url)
+    rows = []
+    try:
+        with db.session() as session:
+            for name, network in billed.items():
+                month = spend.this_month(session, name, network.monthly_budget)
+                budget = network.monthly_budget
+                over = budget > 0 and month.spent >= budget
+                limit = f" of the ${budget:,.2f} monthly budget ({month.spent / budget:.0%})" if budget > 0 else " (no budget: [x] monthly_budget = 0)"
+                note = "; polling waits until next month" if over else ""
+                rows.append((f"{network.label} spend", not over,
+                             f"${month.spent:,.2f} this month (UTC){limit}, {month.calls:,} billed calls{note}"))
+    except SQLAlchemyError as exc:
+        rows = [(f"{n.label} spend", True, f"not readable yet ({type(exc).__name__}; run `socialdesk db upgrade`)") for n in billed.values()]
+    finally:
+        db.dispose()
+    return rows

@@ -312,6 +312,25 @@ class IncidentsConfig(_Section):
     remind_after: Duration = timedelta(minutes=30)  # no public status update for this long: remind the channel
 
 
+class XPrices(_Section):
+    """US dollars per unit. Defaults: X's pay-per-use price list (docs.x.com, x-api/getting-started/pricing,
+    as published on 2026-08-22; pay per use since 2026-02-06). Change them here when X changes its prices."""
+
+    post_read: float = Field(default=0.005, ge=0)       # a post returned by search or a lookup
+    owned_read: float = Field(default=0.001, ge=0)      # a post from our own mentions timeline (since 2026-04-20)
+    user_read: float = Field(default=0.010, ge=0)       # a user object (authors expanded with each page)
+    reply: float = Field(default=0.010, ge=0)           # a reply to a post that mentioned or quoted us
+    post_with_link: float = Field(default=0.200, ge=0)  # any post that contains a URL
+    dm: float = Field(default=0.015, ge=0)              # a direct message sent
+
+
+class XConfig(_Section):
+    """What socialdesk may spend on X's API in a calendar month (UTC); 0 means no limit (spend is still shown)."""
+
+    monthly_budget: float = Field(default=100.0, ge=0)
+    prices: XPrices = Field(default_factory=XPrices)
+
+
 class FileConfig(_Section):
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
@@ -322,6 +341,7 @@ class FileConfig(_Section):
     roles: RolesConfig = Field(default_factory=RolesConfig)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     digest: DigestConfig = Field(default_factory=DigestConfig)
+    x: XConfig = Field(default_factory=XConfig)
 
 
 class Settings(BaseSettings):

@@ -109,6 +109,6 @@ def build_runtime(settings: Settings, config: FileConfig | None = None) -> Runti
         config=config,
         db=db,
         slack=client,
-        networks=build_networks(settings),
+        networks=build_networks(settings, config, db),
         publisher=publisher,
     )

@@ -32,6 +32,7 @@ def editor_view(rt: Runtime, case: m.Case, draft: str, *, generation: int = 0) -
         limit=network.reply_limit if network else None,
         length=network.reply_length(draft) if network else len(draft),
         tone=[f"“{f.phrase}”: {f.why}" for f in check_tone(draft)],
+        notes=network.draft_notes(draft) if network else [],
         saved=saved_for(rt, case),
         generation=generation,
     )

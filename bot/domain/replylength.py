@@ -33,8 +33,14 @@ def _import_parse_tweet():
 
 
 parse_tweet = _import_parse_tweet()
+from twitter_text.extract_urls import extract_urls  # noqa: E402 - after the stand-in import above loaded the package
 
 
 def weighted_length(text: str) -> int:
     """280 is the limit: URLs count 23, CJK and emoji count 2."""
     return parse_tweet(text).weightedLength
+
+
+def has_link(text: str) -> bool:
+    """Whether X will see a URL in it (with or without http://, as twitter-text finds them)."""
+    return bool(extract_urls(text))

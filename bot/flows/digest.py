@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import charts
 from bot.clock import utcnow
-from bot.domain import export, stats
+from bot.domain import export, spend, stats
 from bot.jobs import Job
 from bot.runtime import Runtime
 from bot.slack import stats_blocks
@@ -103,7 +103,10 @@ def send_stats(rt: Runtime, *, user_id: str, channel_id: str, response_url: str,
     period = stats.period_ending_now(period_key, now, tz)
     with rt.db.session() as session:
         report = stats.report(session, period, now=now)
-    _respond(response_url, text=stats_blocks.stats_fallback(report), blocks=stats_blocks.stats_message(report, tz_note=note))
+        spends = [spend.this_month(session, name, network.monthly_budget, now)
+                  for name, network in rt.networks.items() if hasattr(network, "monthly_budget")]
+    _respond(response_url, text=stats_blocks.stats_fallback(report),
+             blocks=stats_blocks.stats_message(report, tz_note=note, spends=spends))
     png = charts.render(report, sla=_sla_lines(rt, report))
     _, moved = share_file(
         rt.slack, channel=channel_id, user_id=user_id, content=png,

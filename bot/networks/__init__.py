@@ -1,11 +1,15 @@
 """Network adapters, chosen at start from the credentials present."""
 from __future__ import annotations
 
-from bot.config import Settings, secret
+from bot.config import FileConfig, Settings, secret
 from bot.networks.base import Network
 
 
-def build_networks(settings: Settings) -> dict[str, Network]:
+def build_networks(settings: Settings, config: FileConfig | None = None, db=None) -> dict[str, Network]:
+    """`db`, when given, is where paid API calls are recorded (X); `socialdesk check` builds them without one."""
+    from bot.domain.spend import Meter
+
+    config = config or FileConfig()
     networks: dict[str, Network] = {}
     if settings.x_enabled:
         from bot.networks.x import XNetwork
@@ -19,6 +23,8 @@ def build_networks(settings: Settings) -> dict[str, Network]:
             api_url=settings.x_api_url,
             search_query=settings.x_search_query,
             user_id=settings.x_user_id,
+            costs=config.x,
+            meter=Meter(db, "x") if db is not None else None,
         )
     if settings.facebook_enabled:
         from bot.networks.facebook import FacebookNetwork

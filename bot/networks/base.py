@@ -86,5 +86,8 @@ class Network(Protocol):
     def reply_length(self, text: str) -> int:
         """Length of a reply as the network counts it."""
 
+    def draft_notes(self, text: str) -> list[str]:
+        """What the reply editor should point out about a draft on this network (e.g. what it costs)."""
+
     def check(self) -> str:
         """Verify credentials; return who we are connected as, or raise NetworkError."""

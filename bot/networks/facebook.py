@@ -538,6 +538,9 @@ class FacebookNetwork:
     def reply_length(self, text: str) -> int:
         return len(text)
 
+    def draft_notes(self, text: str) -> list[str]:
+        return []
+
     def reply_public(self, target: Target, text: str) -> SentReply:
         """A comment under the customer's comment (or post, or review); for Messenger, an answer in the conversation."""
         if target.kind == "message":

@@ -8,7 +8,7 @@ import json
 import logging
 import re
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Mapping
 
@@ -17,7 +17,9 @@ import tweepy
 
 from bot.clock import utcnow
 from bot.domain.posts import Author, Post, SentReply
-from bot.domain.replylength import weighted_length
+from bot.config import XConfig
+from bot.domain.replylength import has_link, weighted_length
+from bot.domain.spend import Meter, pace_wait
 from bot.networks.base import (
     AuthFailed,
     Fetched,
@@ -93,6 +95,8 @@ class XNetwork:
         api_url: str = X_HOST,
         search_query: str = "",
         user_id: str = "",
+        costs: XConfig | None = None,
+        meter: Meter | None = None,
     ):
         self.client = tweepy.Client(
             bearer_token=bearer_token,
@@ -109,6 +113,38 @@ class XNetwork:
         self.search_query = search_query
         self._user_id = user_id
         self._username = ""
+        self.costs = costs or XConfig()
+        self.meter = meter
+
+    # -- what it costs (X bills per post read and per post written) -------------
+
+    @property
+    def monthly_budget(self) -> float:
+        return self.costs.monthly_budget
+
+    def _bill(self, operation: str, units: int) -> None:
+        """Record a billed call; losing the record must not lose the posts or the reply."""
+        if self.meter is None or units <= 0:
+            return
+        try:
+            self.meter.record(operation, units, getattr(self.costs.prices, operation) * units)
+        except Exception:  # noqa: BLE001 - bookkeeping only
+            log.exception("x: could not record what an API call cost")
+
+    def _budget_wait(self) -> tuple[float, timedelta]:
+        if self.meter is None or self.costs.monthly_budget <= 0:
+            return 0.0, timedelta(0)
+        now = utcnow()
+        spent = self.meter.spent_this_month(now)
+        return spent, pace_wait(spent, self.costs.monthly_budget, now)
+
+    def draft_notes(self, text: str) -> list[str]:
+        """What the editor should say about a draft beyond its length: a link makes the reply far dearer."""
+        if not has_link(text):
+            return []
+        prices = self.costs.prices
+        return [f"This reply contains a link: X charges ${prices.post_with_link:.3f} for it instead of ${prices.reply:.3f}. "
+                "Leave the link out unless it is needed"]
 
     # -- identity -------------------------------------------------------------
 
@@ -118,6 +154,7 @@ class XNetwork:
                 me = self.client.get_me(user_auth=True).data
             except Exception as exc:  # noqa: BLE001 - translated below
                 raise _translate(exc, write=False) from exc
+            self._bill("owned_read", 1)
             self._user_id, self._username = str(me.id), me.username
         return self._user_id, self._username
 
@@ -142,6 +179,10 @@ class XNetwork:
     # -- in ---------------------------------------------------------------------
 
     def fetch(self, cursors: Mapping[str, str]) -> Fetched:
+        spent, wait = self._budget_wait()
+        if wait > timedelta(0):
+            raise RateLimited(f"X API budget: ${spent:.2f} of ${self.costs.monthly_budget:.2f} spent this month; "
+                              "polling slows down to stay within it (webhooks still arrive)", retry_after=wait.total_seconds())
         user_id, _ = self._me()
         result = Fetched()
         streams = {"x:mentions": lambda since: self._page(self.client.get_users_mentions, user_id, since_id=since, kind="mention")}
@@ -177,6 +218,9 @@ class XNetwork:
             includes = response.includes or {}
             users = {str(u.id): u for u in includes.get("users", [])}
             quoted = {str(t.id): str(t.author_id) for t in includes.get("tweets", [])}
+            self._bill("owned_read" if kind == "mention" else "post_read", len(response.data or []))
+            self._bill("user_read", len(users))
+            self._bill("post_read", len(quoted))
             for tweet in response.data or []:
                 if _is_retweet(tweet):
                     continue  # a repost is not the customer talking to us; search excludes them too
@@ -233,6 +277,7 @@ class XNetwork:
             response = self.client.create_tweet(text=text, in_reply_to_tweet_id=target.external_id, user_auth=True)
         except Exception as exc:  # noqa: BLE001 - translated below
             raise _translate(exc, write=True) from exc
+        self._bill("post_with_link" if has_link(text) else "reply", 1)
         tweet_id = str(response.data["id"])
         _, username = self._me()
         return SentReply(external_id=tweet_id, url=f"https://x.com/{username}/status/{tweet_id}")
@@ -252,6 +297,7 @@ class XNetwork:
             response = self.client.create_direct_message(participant_id=target.author_external_id, text=text, user_auth=True)
         except Exception as exc:  # noqa: BLE001 - translated below
             raise _translate(exc, write=True) from exc
+        self._bill("dm", 1)
         data = response.data or {}
         return SentReply(external_id=str(data.get("dm_event_id", "")), url="")
 
@@ -329,10 +375,15 @@ class XNetwork:
         replies = [p.external_id for p in posts if p.in_reply_to_id]
         if not replies:
             return posts
+        spent, _ = self._budget_wait()
+        if self.costs.monthly_budget > 0 and spent >= self.costs.monthly_budget:
+            log.warning("x webhook: the month's API budget is spent; replies are filed under their parent")
+            return posts
         try:
             response = self.client.get_tweets(replies[:100], tweet_fields=["conversation_id"])
         except Exception as exc:  # noqa: BLE001 - translated and logged; the posts still go in
             log.warning("x webhook: could not look up conversation roots: %s", _translate(exc, write=False).message)
             return posts
+        self._bill("post_read", len(response.data or []))
         roots = {str(t.id): str(t.conversation_id) for t in response.data or [] if t.conversation_id}
         return [replace(p, conversation_id=roots.get(p.external_id, p.conversation_id)) for p in posts]

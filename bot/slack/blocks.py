@@ -325,9 +325,9 @@ def _modal(view: View, title: str, submit: str, case_id: int, blocks: list[dict]
     }
 
 
-def reply_check(length: int | None, limit: int | None, tone: list[str]) -> dict:
-    """The live line under the reply: weighted length against the limit, and the tone check."""
-    parts = []
+def reply_check(length: int | None, limit: int | None, tone: list[str], notes: list[str] = ()) -> dict:
+    """The live line under the reply: weighted length against the limit, the tone check, and the network's notes."""
+    parts = [":warning: " + escape(note) + "." for note in notes]
     if limit:
         if length > limit:
             parts.append(f":no_entry: *{length}/{limit}* — too long for a public reply. Shorten it, or use *Move to DM*.")
@@ -340,7 +340,8 @@ def reply_check(length: int | None, limit: int | None, tone: list[str]) -> dict:
     return {"type": "context", "block_id": Block.CHECK.value, "elements": [mrkdwn(" · ".join(parts) or "Write your reply")]}
 
 
-def edit_modal(case: m.Case, draft: str, *, limit: int | None, length: int = 0, tone: list[str] = (), saved: list[tuple[str, str]] = (), generation: int = 0) -> dict:
+def edit_modal(case: m.Case, draft: str, *, limit: int | None, length: int = 0, tone: list[str] = (), saved: list[tuple[str, str]] = (), generation: int = 0,
+               notes: list[str] = ()) -> dict:
     """Reply editor: the customer's post, saved replies, the draft, and a live length and tone check."""
     blocks = [section(author_line(case.root) + "\n" + quote_block(case.root.text))]
     if saved:
@@ -355,7 +356,7 @@ def edit_modal(case: m.Case, draft: str, *, limit: int | None, length: int = 0, 
         })
     block_id = Block.REPLY.value + (f"~{generation}" if generation else "")
     blocks.append(_input(block_id, "Reply", draft, live=True))
-    blocks.append(reply_check(length, limit, list(tone)))
+    blocks.append(reply_check(length, limit, list(tone), list(notes)))
     blocks.append({
         "type": "input",
         "block_id": Block.SEND_ANYWAY.value,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.domain.spend import MonthSpend
 from bot.domain.states import CaseStatus
 from bot.domain.stats import Report, SlowCase, Totals
 from bot.slack.blocks import NETWORK_EMOJI, NETWORK_LABEL, PRIORITY_BADGE, context, escape, link, mrkdwn, plain, section
@@ -152,13 +153,25 @@ def incident_line(n) -> str:
     return ":rotating_light: *Incidents* " + " · ".join(parts)
 
 
-def stats_message(report: Report, *, tz_note: str) -> list[dict]:
+def spend_line(spends: list[MonthSpend]) -> str:
+    """ "API spend this month: X $12.34 of $100.00 (12%)" for the networks that bill per call."""
+    parts = []
+    for item in spends:
+        label = NETWORK_LABEL.get(item.network, item.network)
+        budget = f" of ${item.budget:,.2f} ({percent(item.share)})" if item.share is not None else " (no budget set)"
+        parts.append(f"{escape(label)} *${item.spent:,.2f}*{budget}, {item.calls:,} billed calls")
+    return ":moneybag: *API spend this month (UTC)* " + " · ".join(parts) if parts else ""
+
+
+def stats_message(report: Report, *, tz_note: str, spends: list[MonthSpend] = ()) -> list[dict]:
     """`/socialdesk stats`: `tz_note` says where the timezone came from, e.g. "your Slack timezone"."""
     period = report.period
+    line = spend_line(list(spends))
     return [
         {"type": "header", "text": plain(f"Team numbers · {period.label}")},
         context(f"{_span(report)} · times in *{escape(period.tz)}* ({escape(tz_note)}) · changes compare with {period.previous_label}"),
         *number_blocks(report),
+        *([context(line)] if line else []),
         context(COHORT_NOTE),
     ]
 
