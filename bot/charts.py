@@ -15,9 +15,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from bot.domain.stats import Report, Slot
+from bot.networks import ByNetwork
 
-NETWORK_LABEL = {"x": "X", "facebook": "Facebook"}
-NETWORK_COLOUR = {"x": "#1f2937", "facebook": "#1877f2"}
+NETWORK_LABEL = ByNetwork("label")
+NETWORK_COLOUR = ByNetwork("colour")
 OTHER_COLOURS = ("#8b5cf6", "#f59e0b", "#10b981", "#ef4444")
 MEDIAN_COLOUR, P90_COLOUR, SLA_COLOUR = "#0f766e", "#b45309", "#9ca3af"
 

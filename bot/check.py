@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.clock import utcnow
 from bot.config import ConfigError, load_file_config, load_settings, secret
 from bot.domain import oncall, spend
-from bot.networks import build_networks
+from bot.networks import build_networks, catalogue
 from bot.networks.base import AuthFailed, NetworkError
 from bot.runtime import slack_client
 from storage.db import Database
@@ -54,7 +54,7 @@ def run_checks(console: Console | None = None) -> int:
         config = load_file_config(settings.socialdesk_config)
         where = settings.socialdesk_config
         found = f"{where}: loaded" if Path(where).exists() else f"no {where}: running on the defaults (the file is optional)"
-        rows.append(("socialdesk.toml", True, f"{found}; SLA X {_short(config.sla.x)}, Facebook {_short(config.sla.facebook)}"))
+        rows.append(("socialdesk.toml", True, f"{found}; SLA " + ", ".join(f"{known.label} {_short(config.sla.for_network(name))}" for name, known in catalogue().items())))
     except ConfigError as exc:
         rows.append(("socialdesk.toml", False, str(exc)))
     slack_rows = _check_slack(settings)

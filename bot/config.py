@@ -100,16 +100,46 @@ def _check_timezone(value: str) -> str:
     return value
 
 
-class PrioritySla(_Section):
+class _PerNetwork(BaseModel):
+    """A section whose other keys are network names (`x = "15m"`): any network socialdesk has an adapter for."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, Duration] = Field(init=False)
+
+    @model_validator(mode="after")
+    def _network_keys(self):
+        from bot.networks import catalogue  # the adapters know their own names; imported late (they import config)
+
+        known = catalogue()
+        for key in self.__pydantic_extra__ or {}:
+            if key not in known:
+                raise ValueError(f'unknown key "{key}" (the networks are {", ".join(known)})')
+        return self
+
+    def target_for(self, network: str) -> timedelta | None:
+        return (self.__pydantic_extra__ or {}).get(network)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            from bot.networks import catalogue
+
+            if name in catalogue():
+                return self._default(name)
+            raise
+
+    def _default(self, network: str) -> timedelta | None:
+        return None
+
+
+class PrioritySla(_PerNetwork):
     """Targets for one priority; a network left out keeps its own target."""
 
-    x: Duration | None = None
-    facebook: Duration | None = None
 
+class SlaConfig(_PerNetwork):
+    """`x = "15m"`, `facebook = "1h"`, ...: each network's target, defaulting to what its adapter says."""
 
-class SlaConfig(_Section):
-    x: Duration = timedelta(minutes=15)
-    facebook: Duration = timedelta(hours=1)
     urgent: PrioritySla = Field(default_factory=PrioritySla)
     high: PrioritySla = Field(default_factory=PrioritySla)
     normal: PrioritySla = Field(default_factory=PrioritySla)
@@ -121,13 +151,18 @@ class SlaConfig(_Section):
     nudge_before: Duration = timedelta(minutes=5)  # thread nudge this long before the due time
     check_every: Duration = timedelta(seconds=30)  # how often the SLA clocks are checked
 
+    def _default(self, network: str) -> timedelta:
+        from bot.networks import info
+
+        return info(network).sla
+
     def for_network(self, network: str) -> timedelta:
-        return getattr(self, network, self.facebook) if network in ("x", "facebook") else self.facebook
+        return self.target_for(network) or self._default(network)
 
     def target(self, network: str, priority: str) -> timedelta:
         """Time to first response for a case of this network and priority."""
         by_priority = getattr(self, priority, None) if priority in ("urgent", "high", "normal", "low") else None
-        specific = getattr(by_priority, network, None) if by_priority is not None and network in ("x", "facebook") else None
+        specific = by_priority.target_for(network) if by_priority is not None else None
         return specific if specific is not None else self.for_network(network)
 
     @field_validator("business_hours")
@@ -347,7 +382,8 @@ class FileConfig(_Section):
 class Settings(BaseSettings):
     """Environment variables of the external contract (see README)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # Extra keys are kept: a network adapter reads its own `<name>_*` values from them (see bot/networks).
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="allow")
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

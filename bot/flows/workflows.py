@@ -86,7 +86,7 @@ def deliver(rt: Runtime, max_wait: float = 0.0) -> int:
 
 def target_of(case: m.Case) -> Target:
     root = case.root
-    return Target(root.external_id, root.author_external_id, root.author_handle, root.created_at, root.kind)
+    return Target(root.external_id, root.author_external_id, root.author_handle, root.created_at, root.kind, root.conversation_id)
 
 
 def approve(rt: Runtime, case_id: int, user_id: str, replies: dict[str, str]) -> outbox.Approval:

@@ -1,40 +1,70 @@
-"""Network adapters, chosen at start from the credentials present."""
+"""Network adapters, found and chosen at start.
+
+Every module in this package that defines `INFO` (a `NetworkInfo`) and
+`build(settings, config, db)` is a network: its labels, SLA default, webhook
+route and settings come from that module alone, so a new network is a new file.
+"""
 from __future__ import annotations
 
-from bot.config import FileConfig, Settings, secret
-from bot.networks.base import Network
+import importlib
+import pkgutil
+from collections.abc import Mapping
+from functools import cache
+
+from bot.config import FileConfig, Settings
+from bot.networks.base import Network, NetworkInfo
+
+_NOT_ADAPTERS = frozenset({"base", "transport"})
+
+
+@cache
+def _modules() -> dict:
+    found = {}
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module_info.name in _NOT_ADAPTERS or module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        info = getattr(module, "INFO", None)
+        if isinstance(info, NetworkInfo) and callable(getattr(module, "build", None)):
+            found[info.name] = module
+    return found
+
+
+def catalogue() -> dict[str, NetworkInfo]:
+    """Every network socialdesk knows, configured or not, in a stable order."""
+    return {name: module.INFO for name, module in _modules().items()}
+
+
+def info(name: str) -> NetworkInfo:
+    """A network's info; an unknown name (a case from a network since removed) gets a plain fallback."""
+    return catalogue().get(name) or NetworkInfo(name=name, label=name)
 
 
 def build_networks(settings: Settings, config: FileConfig | None = None, db=None) -> dict[str, Network]:
-    """`db`, when given, is where paid API calls are recorded (X); `socialdesk check` builds them without one."""
-    from bot.domain.spend import Meter
-
+    """The networks whose credentials are present. `db`, when given, is where paid API calls are recorded."""
     config = config or FileConfig()
     networks: dict[str, Network] = {}
-    if settings.x_enabled:
-        from bot.networks.x import XNetwork
-
-        networks["x"] = XNetwork(
-            bearer_token=secret(settings.x_bearer_token),
-            api_key=secret(settings.x_api_key),
-            api_secret=secret(settings.x_api_secret),
-            access_token=secret(settings.x_access_token),
-            access_token_secret=secret(settings.x_access_token_secret),
-            api_url=settings.x_api_url,
-            search_query=settings.x_search_query,
-            user_id=settings.x_user_id,
-            costs=config.x,
-            meter=Meter(db, "x") if db is not None else None,
-        )
-    if settings.facebook_enabled:
-        from bot.networks.facebook import FacebookNetwork
-
-        networks["facebook"] = FacebookNetwork(
-            page_id=settings.facebook_page_id,
-            page_token=secret(settings.facebook_page_access_token),
-            app_secret=secret(settings.facebook_app_secret),
-            verify_token=secret(settings.facebook_verify_token),
-            graph_url=settings.facebook_graph_url,
-            version=settings.facebook_graph_version,
-        )
+    for name, module in _modules().items():
+        network = module.build(settings, config, db)
+        if network is not None:
+            networks[name] = network
     return networks
+
+
+class ByNetwork(Mapping):
+    """One `NetworkInfo` field for every known network, read when used: `ByNetwork("label")["x"] == "X"`."""
+
+    def __init__(self, field: str):
+        self.field = field
+
+    def __getitem__(self, name: str):
+        known = catalogue()
+        if name not in known:
+            raise KeyError(name)
+        return getattr(known[name], self.field)
+
+    def __iter__(self):
+        return iter(catalogue())
+
+    def __len__(self) -> int:
+        return len(catalogue())

@@ -6,7 +6,7 @@ knows which network a case came from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Mapping, Protocol
 
 from bot.domain.posts import Post, SentReply
@@ -45,6 +45,41 @@ class Uncertain(NetworkError):
     """No answer in time: the request may or may not have taken effect, so it is never resent on its own."""
 
 
+@dataclass(frozen=True)
+class NetworkInfo:
+    """What the rest of the bot may know about a network: how to show it and what it allows, never how to reach it."""
+
+    name: str                                   # "x": the key in cases, cursors, [sla], /webhooks/<name>
+    label: str                                  # "X", shown to people
+    emoji: str = ":speech_balloon:"
+    colour: str = "#6b7280"                     # in charts
+    sla: timedelta = timedelta(hours=1)         # default time to first response ([sla] <name> overrides it)
+    private_reply_kinds: tuple[str, ...] = ()   # post kinds that allow one private reply each...
+    private_reply_window: timedelta | None = None  # ...within this long of the post
+    private_reply_via: str = "a direct message"
+    challenge_media_type: str = "text/plain"    # the webhook handshake answer
+    bad_signature_status: int = 403            # what a delivery with a bad signature gets
+
+
+@dataclass(frozen=True)
+class VisibilityChange:
+    """A post was deleted, hidden or unhidden on the network."""
+
+    external_id: str
+    state: str  # "removed", "hidden" or "visible"
+    kind: str = "comment"  # "post" also covers what was posted under it
+
+
+@dataclass
+class WebhookEvents:
+    """What one webhook delivery held; a part that was not understood is noted and the rest still counts."""
+
+    posts: list[Post] = field(default_factory=list)
+    changes: list[VisibilityChange] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)   # understood, but not for the team (reactions, echoes)
+    problems: list[str] = field(default_factory=list)  # not understood: logged
+
+
 @dataclass
 class Fetched:
     posts: list[Post] = field(default_factory=list)
@@ -60,12 +95,14 @@ class Target:
     author_handle: str
     created_at: datetime
     kind: str = "mention"
+    conversation_id: str = ""  # e.g. the Instagram media a mention was made on
 
 
 class Network(Protocol):
     name: str
     label: str            # shown to people: "X", "Facebook"
     reply_limit: int      # characters a public reply may have (weighted where the network weighs)
+    info: NetworkInfo
 
     def own_ids(self) -> set[str]:
         """Account ids of the brand itself, whose posts are never ingested."""
@@ -91,3 +128,13 @@ class Network(Protocol):
 
     def check(self) -> str:
         """Verify credentials; return who we are connected as, or raise NetworkError."""
+
+    # Webhooks (networks without them answer 404 at /webhooks/<name>):
+    def webhook_challenge(self, query: Mapping[str, str]) -> tuple[int, str]:
+        """The subscription handshake: status and body."""
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """Whether the delivery is signed by the network (checked on the raw body before anything else)."""
+
+    def parse_webhook_events(self, body: bytes) -> WebhookEvents:
+        """Posts and visibility changes in one delivery; ValueError/KeyError/TypeError if it is not one at all."""

@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterator, Mapping
 from urllib.parse import parse_qs, urlsplit
@@ -23,12 +23,15 @@ import facebook
 import requests
 
 from bot.clock import utcnow
-from bot.config import ConfigError
+from bot.config import ConfigError, FileConfig, Settings, secret
 from bot.domain.posts import Author, Post, SentReply
 from bot.networks.base import (
     AuthFailed,
     Fetched,
     NetworkError,
+    NetworkInfo,
+    VisibilityChange,
+    WebhookEvents,
     RateLimited,
     Rejected,
     Target,
@@ -138,26 +141,30 @@ def read_usage(headers: Mapping[str, str]) -> Usage:
     return Usage(percent, regain)
 
 
-@dataclass(frozen=True)
-class VisibilityChange:
-    """A comment or post was deleted, hidden or unhidden on Facebook."""
-
-    external_id: str
-    state: str  # "removed", "hidden" or "visible"
-    kind: str = "comment"
+INFO = NetworkInfo(name="facebook", label="Facebook", emoji=":large_blue_circle:", colour="#1877f2",
+                   sla=timedelta(hours=1), private_reply_kinds=("comment", "visitor_post"),
+                   private_reply_window=PRIVATE_REPLY_WINDOW, private_reply_via="Messenger")
 
 
-@dataclass
-class WebhookEvents:
-    posts: list[Post] = field(default_factory=list)
-    changes: list[VisibilityChange] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)   # understood, but not for the team (reactions, echoes)
-    problems: list[str] = field(default_factory=list)  # not understood: logged, the rest of the delivery still counts
+def build(settings: Settings, config: FileConfig, db=None) -> "FacebookNetwork | None":
+    """Facebook is on when FACEBOOK_PAGE_ID and FACEBOOK_PAGE_ACCESS_TOKEN are set."""
+    if not settings.facebook_enabled:
+        return None
+    return FacebookNetwork(
+        page_id=settings.facebook_page_id,
+        page_token=secret(settings.facebook_page_access_token),
+        app_secret=secret(settings.facebook_app_secret),
+        verify_token=secret(settings.facebook_verify_token),
+        graph_url=settings.facebook_graph_url,
+        version=settings.facebook_graph_version,
+    )
 
 
 class FacebookNetwork:
-    name = "facebook"
-    label = "Facebook"
+    token_fix = TOKEN_FIX
+    info = INFO
+    name = INFO.name
+    label = INFO.label
     reply_limit = COMMENT_LIMIT
 
     def __init__(
@@ -229,7 +236,7 @@ class FacebookNetwork:
         except Exception as exc:  # noqa: BLE001 - translated; `from None` drops URLs that hold the token
             raise self._translate(exc, write=write, need=need) from None
         if not isinstance(result, dict):
-            raise (Uncertain if write else Unavailable)("Facebook answered with something that is not a JSON object")
+            raise (Uncertain if write else Unavailable)(f"{self.label} answered with something that is not a JSON object")
         return result
 
     def _pages(self, path: str, params: dict, *, need: str = "") -> Iterator[dict]:
@@ -251,64 +258,64 @@ class FacebookNetwork:
         if isinstance(exc, facebook.GraphAPIError):
             return self._graph_error(exc, write=write, need=need)
         if isinstance(exc, KeyError):  # facebook-sdk reads headers["content-type"] unguarded
-            text = "Facebook answered without a Content-Type"
+            text = f"{self.label} answered without a Content-Type"
             return Uncertain(text + "; the reply may or may not have been posted") if write else Unavailable(text)
         if isinstance(exc, requests.ConnectTimeout):
-            return Unavailable("Facebook could not be reached (connection timed out)")
+            return Unavailable(f"{self.label} could not be reached (connection timed out)")
         if isinstance(exc, requests.Timeout):
             if write:
-                return Uncertain("Facebook did not answer in time; the reply may or may not have been posted")
-            return Unavailable("Facebook did not answer in time")
+                return Uncertain(f"{self.label} did not answer in time; the reply may or may not have been posted")
+            return Unavailable(f"{self.label} did not answer in time")
         if isinstance(exc, requests.ConnectionError):
             refused = "NewConnectionError" in repr(exc) or "Connection refused" in repr(exc)
             if write and not refused:
-                return Uncertain("the connection to Facebook broke; the reply may or may not have been posted")
-            return Unavailable("Facebook could not be reached")
+                return Uncertain(f"the connection to {self.label} broke; the reply may or may not have been posted")
+            return Unavailable(f"{self.label} could not be reached")
         if isinstance(exc, (requests.RequestException, ValueError)):
-            text = f"Facebook's answer could not be read ({type(exc).__name__})"
+            text = f"{self.label}'s answer could not be read ({type(exc).__name__})"
             return Uncertain(text + "; the reply may or may not have been posted") if write else Unavailable(text)
-        return Unavailable(f"unexpected {type(exc).__name__} talking to Facebook")
+        return Unavailable(f"unexpected {type(exc).__name__} talking to {self.label}")
 
     def _graph_error(self, exc: facebook.GraphAPIError, *, write: bool, need: str) -> NetworkError:
         error = exc.result.get("error") if isinstance(exc.result, dict) else None
         if not isinstance(error, dict):
             # Not Graph JSON at all (an HTML error page, a proxy): the request did not go through.
-            return Unavailable("Facebook answered with something that is not Graph API JSON")
+            return Unavailable(f"{self.label} answered with something that is not Graph API JSON")
         code, sub = error.get("code"), error.get("error_subcode")
         text = self._scrub(str(error.get("message") or "no message"))
         where = f" (code {code}{f'/{sub}' if sub else ''})"
         if code == 190:
             reason = _TOKEN_REASONS.get(sub, "it expired or was revoked")
-            return AuthFailed(f"Facebook refused the Page access token because {reason}{where}. {TOKEN_FIX}")
+            return AuthFailed(f"{self.label} refused the Page access token because {reason}{where}. {self.token_fix}")
         if code in RATE_LIMIT_CODES:
             with self._lock:
                 paused = self._paused_until
             wait = max(RATE_LIMIT_WAIT, (paused - utcnow()).total_seconds() if paused else 0)
-            return RateLimited(f"Facebook rate limit reached{where}: {text}", retry_after=wait)
+            return RateLimited(f"{self.label} rate limit reached{where}: {text}", retry_after=wait)
         if code == 10900:
-            return Rejected(f"Facebook says: {NO_DM_TWICE} (one private reply per comment){where}")
+            return Rejected(f"{self.label} says: {NO_DM_TWICE} (one private reply per comment){where}")
         if code == 10 and (sub == 2018278 or "allowed window" in text):
-            return Rejected("Facebook refused the private message: it is outside the allowed window (private replies "
+            return Rejected(f"{self.label} refused the private message: it is outside the allowed window (private replies "
                             f"within 7 days of the comment, Messenger answers within 24 hours of their last message){where}")
         if code == 551 or sub == 1545041:
-            return Rejected(f"Facebook says this person cannot be messaged right now{where}")
+            return Rejected(f"{self.label} says this person cannot be messaged right now{where}")
         if code in (10, 3, 283) or (isinstance(code, int) and 200 <= code <= 299):
             found = _PERMISSION.search(text)
             permission = found.group(1) if found else need
             named = f"the {permission} permission" if permission else "a permission"
-            return AuthFailed(f"Facebook says the app is missing {named}{where}: {text}. Add it to the app, then "
-                              "create a new Page access token that includes it (README, 'Connect a Facebook Page').")
+            return AuthFailed(f"{self.label} says the app is missing {named}{where}: {text}. Add it to the app, then "
+                              f"create a new Page access token that includes it (README, 'Connect a {self.label} Page').")
         if code in TRANSIENT_CODES or error.get("is_transient"):
-            return Unavailable(f"Facebook had a temporary problem{where}: {text}")
+            return Unavailable(f"{self.label} had a temporary problem{where}: {text}")
         if code == 100 and sub == 33:
-            return Rejected(f"the item no longer exists on Facebook (deleted, or not visible to the Page){where}")
+            return Rejected(f"the item no longer exists on {self.label} (deleted, or not visible to the Page){where}")
         if code == 368:
-            return Rejected(f"Facebook has temporarily blocked the Page from doing this for policy reasons{where}: {text}")
+            return Rejected(f"{self.label} has temporarily blocked the Page from doing this for policy reasons{where}: {text}")
         if code == 506:
-            return Rejected(f"Facebook refused a duplicate post{where}")
+            return Rejected(f"{self.label} refused a duplicate post{where}")
         if code == 12:
-            return Rejected(f"Facebook no longer offers this in {self.version}{where}: {text}")
-        return Rejected(f"Facebook refused it{where}: {text}")
+            return Rejected(f"{self.label} no longer offers this in {self.version}{where}: {text}")
+        return Rejected(f"{self.label} refused it{where}: {text}")
 
     # -- identity ---------------------------------------------------------------
 
@@ -346,7 +353,7 @@ class FacebookNetwork:
             return
         left = (until - utcnow()).total_seconds()
         if left > 0:
-            raise RateLimited(f"Facebook usage is at {usage.percent}% of the quota; polling waits", retry_after=left)
+            raise RateLimited(f"{self.label} usage is at {usage.percent}% of the quota; polling waits", retry_after=left)
         with self._lock:
             self._paused_until = None
 

@@ -17,13 +17,15 @@ import tweepy
 
 from bot.clock import utcnow
 from bot.domain.posts import Author, Post, SentReply
-from bot.config import XConfig
+from bot.config import FileConfig, Settings, XConfig, secret
 from bot.domain.replylength import has_link, weighted_length
 from bot.domain.spend import Meter, pace_wait
 from bot.networks.base import (
     AuthFailed,
     Fetched,
     NetworkError,
+    NetworkInfo,
+    WebhookEvents,
     RateLimited,
     Rejected,
     Target,
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 logging.getLogger("tweepy").setLevel(logging.INFO)
 
 X_HOST = "https://api.twitter.com"
+INFO = NetworkInfo(name="x", label="X", emoji=":bird:", colour="#1f2937", sla=timedelta(minutes=15),
+                   challenge_media_type="application/json", bad_signature_status=401)
 TWEET_FIELDS = ["created_at", "author_id", "conversation_id", "in_reply_to_user_id", "public_metrics", "referenced_tweets"]
 USER_FIELDS = ["username", "name", "public_metrics"]
 
@@ -79,9 +83,28 @@ def _translate(exc: Exception, *, write: bool) -> NetworkError:
     raise exc
 
 
+def build(settings: Settings, config: FileConfig, db=None) -> "XNetwork | None":
+    """X is on when all five X_* credentials are set."""
+    if not settings.x_enabled:
+        return None
+    return XNetwork(
+        bearer_token=secret(settings.x_bearer_token),
+        api_key=secret(settings.x_api_key),
+        api_secret=secret(settings.x_api_secret),
+        access_token=secret(settings.x_access_token),
+        access_token_secret=secret(settings.x_access_token_secret),
+        api_url=settings.x_api_url,
+        search_query=settings.x_search_query,
+        user_id=settings.x_user_id,
+        costs=config.x,
+        meter=Meter(db, INFO.name) if db is not None else None,
+    )
+
+
 class XNetwork:
-    name = "x"
-    label = "X"
+    info = INFO
+    name = INFO.name
+    label = INFO.label
     reply_limit = 280
 
     def __init__(
@@ -318,6 +341,9 @@ class XNetwork:
         given = headers.get("x-twitter-webhooks-signature", "")
         digest = hmac.new(self.consumer_secret.encode(), body, hashlib.sha256).digest()
         return bool(given) and hmac.compare_digest(given, "sha256=" + base64.b64encode(digest).decode())
+
+    def parse_webhook_events(self, body: bytes) -> WebhookEvents:
+        return WebhookEvents(posts=self.parse_webhook(body))
 
     def parse_webhook(self, body: bytes) -> list[Post]:
         """Turn account-activity `tweet_create_events` (v1.1 objects) into posts, as polling would see them."""

@@ -12,12 +12,13 @@ from urllib.parse import quote
 from bot.clock import utcnow
 from bot.domain import sla
 from bot.domain.states import CaseStatus, ReplyStatus, OPEN_STATUSES, WAITING_STATUSES
+from bot.networks import ByNetwork, info
 from bot.slack.ids import ANYWAY, INPUT, Action, Block, View, case_ref
 from bot.slack.text import compact_number, escape, truncate  # noqa: F401 - escape is re-exported
 from storage import models as m
 
-NETWORK_LABEL = {"x": "X", "facebook": "Facebook"}
-NETWORK_EMOJI = {"x": ":bird:", "facebook": ":large_blue_circle:"}
+NETWORK_LABEL = ByNetwork("label")
+NETWORK_EMOJI = ByNetwork("emoji")
 PRIORITY_BADGE = {"urgent": ":rotating_light: *URGENT*", "high": ":small_red_triangle: high", "normal": "normal", "low": "low"}
 TEXT_LIMIT = 2900  # a text object holds 3000 characters
 DM_PUBLIC_DEFAULT = "Sorry about this. We've sent you a direct message so we can sort it out."
@@ -152,10 +153,6 @@ def case_card(case: m.Case, network_label: str | None = None, *, now: datetime |
     return blocks
 
 
-# Networks whose private replies answer one item, once, within a window (Meta: 7 days per comment or visitor post).
-PRIVATE_REPLY_RULES = {"facebook": (("comment", "visitor_post"), timedelta(days=7))}
-
-
 def network_notes(case: m.Case, label: str, now: datetime | None = None) -> list[dict]:
     """What the network says about the post since (deleted, hidden) and whether Move to DM can still be used."""
     root, notes = case.root, []
@@ -167,7 +164,9 @@ def network_notes(case: m.Case, label: str, now: datetime | None = None) -> list
         notes.append(f":wastebasket: Deleted on {label}: there is nothing left to answer.")
     elif visibility == "hidden":
         notes.append(f":see_no_evil: Hidden on {label}: only the author and their friends can see it.")
-    kinds, window = PRIVATE_REPLY_RULES.get(case.network, ((), None))
+    # Networks whose private replies answer one item, once, within a window (Meta: 7 days per comment).
+    rules = info(case.network)
+    kinds, window = rules.private_reply_kinds, rules.private_reply_window
     if window and root.kind in kinds and case.status in OPEN_STATUSES and visibility != "removed":
         now = now or utcnow()
         closes = root.created_at + window
@@ -176,7 +175,7 @@ def network_notes(case: m.Case, label: str, now: datetime | None = None) -> list
         elif now > closes:
             notes.append(f":envelope: *Move to DM* cannot send a private reply any more: {label} allows it only within {window.days} days of the comment.")
         else:
-            notes.append(f":envelope: *Move to DM* sends a private reply on Messenger until {slack_date(closes)} ({label} allows one per comment, within {window.days} days).")
+            notes.append(f":envelope: *Move to DM* sends a private reply on {escape(rules.private_reply_via)} until {slack_date(closes)} ({label} allows one per comment, within {window.days} days).")
     return [context(*notes)] if notes else []
 
 
