@@ -11,7 +11,7 @@ from bot.config import FileConfig
 from bot.emulators.stack import LocalStack
 from storage.db import Database
 
-_PREFIXES = ("SLACK_", "X_", "FACEBOOK_", "SOCIALDESK_", "DATABASE_URL", "POLL_INTERVAL", "PORT", "HOST")
+_PREFIXES = ("SLACK_", "X_", "FACEBOOK_", "INSTAGRAM_", "SOCIALDESK_", "DATABASE_URL", "POLL_INTERVAL", "PORT", "HOST")
 
 
 def _missing(marker: str) -> str | None:

@@ -38,10 +38,16 @@ _ROUTES = [
     ("GET", r"/v\d+\.\d+/(?P<id>[\w.-]+)/messages", "conversation_messages"),
     ("GET", r"/v\d+\.\d+/(?P<id>[\w.-]+)/ratings", "ratings"),
     ("GET", r"/v\d+\.\d+/(?P<id>[\w.-]+)/conversations", "conversations"),
+    ("GET", r"/v\d+\.\d+/(?P<id>[\w.-]+)/media", "ig_media"),
+    ("POST", r"/v\d+\.\d+/(?P<id>[\w.-]+)/replies", "ig_replies"),
+    ("POST", r"/v\d+\.\d+/(?P<id>[\w.-]+)/mentions", "ig_mentions"),
     ("GET", r"/v\d+\.\d+/(?P<id>[\w.-]+)", "object"),
 ]
 ALL_PERMISSIONS = frozenset({"pages_show_list", "pages_read_engagement", "pages_read_user_content",
-                             "pages_manage_engagement", "pages_messaging", "pages_manage_posts"})
+                             "pages_manage_engagement", "pages_messaging", "pages_manage_posts",
+                             "instagram_basic", "instagram_manage_comments", "instagram_manage_messages"})
+IG_COMMENT_LIMIT = 2200
+IG_MESSAGE_LIMIT = 1000
 _FIELDS = {
     "page": {"id", "name", "link", "category", "fan_count"},
     "post": {"id", "message", "created_time", "updated_time", "from", "permalink_url", "can_reply_privately",
@@ -102,6 +108,15 @@ def parse_fields(spec: str) -> dict[str, dict | None]:
     return out
 
 
+def _base62(n: int) -> str:
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    out = ""
+    while n:
+        n, r = divmod(n, 62)
+        out = alphabet[r] + out
+    return out[:11] or "0"
+
+
 def error_body(code: int, message: str, *, type_: str = "OAuthException", subcode: int | None = None,
                transient: bool | None = None, trace: str = "AbCdEfGhIjK") -> dict:
     """Graph's error JSON."""
@@ -146,8 +161,11 @@ class GraphEmulator(EmulatorServer):
 
     def __init__(self, page_id: str = "448242228374517", page_name: str = "Acme",
                  page_token: str = "emulated-page-token-0001", app_secret: str = "graph-app-secret",
-                 verify_token: str = "graph-verify-token") -> None:
+                 verify_token: str = "graph-verify-token", ig_account_id: str = "17841400008460056",
+                 ig_username: str = "acme") -> None:
         super().__init__()
+        self.ig_account_id = ig_account_id  # the Instagram professional account linked to the Page
+        self.ig_username = ig_username
         self.page_id = page_id
         self.page_name = page_name
         self.page_token = page_token
@@ -166,6 +184,11 @@ class GraphEmulator(EmulatorServer):
         self._private_replies: list[dict] = []
         self._sent_messages: list[dict] = []
         self.permissions: set[str] = set(ALL_PERMISSIONS)
+        self._ig_users: dict[str, str] = {self.ig_account_id: self.ig_username}  # id -> username
+        self._ig_media: dict[str, dict] = {}
+        self._ig_comments: dict[str, dict] = {}
+        self._ig_private_replies: list[dict] = []
+        self._ig_mention_replies: list[dict] = []
         self.token_state = "valid"  # valid | expired | revoked
         self.require_proof = False
         self.usage: dict[str, Any] = {}
@@ -372,6 +395,191 @@ class GraphEmulator(EmulatorServer):
         entry = self._entry(list(changes) if changes else None, messaging)
         return {"object": "page", "entry": [entry]}
 
+    # -- Instagram (the professional account linked to the Page) -----------
+    def add_ig_user(self, username: str, id: str | None = None) -> str:
+        with self._lock:
+            user_id = id or str(17841400000000000 + next(self._ids))
+            self._ig_users[user_id] = username
+            return user_id
+
+    def add_ig_media(self, caption: str, owner_id: str | None = None, *, live: bool = False,
+                     created_at: datetime | str | None = None, id: str | None = None) -> str:
+        """A post on Instagram: the brand's own (default) or someone else's (where a comment may mention us)."""
+        with self._lock:
+            media_id = id or str(17900000000000000 + next(self._ids))
+            owner = owner_id or self.ig_account_id
+            self._ig_media[media_id] = {
+                "id": media_id, "caption": caption, "owner": owner,
+                "permalink": f"https://www.instagram.com/p/{_base62(int(media_id))}/",
+                "created": _parse_time(created_at) if created_at else _now(),
+                "product": "LIVE" if live else "FEED"}
+            return media_id
+
+    def add_ig_comment(self, media_id: str, text: str, author_id: str, *, parent_id: str | None = None,
+                       created_at: datetime | str | None = None, id: str | None = None) -> str:
+        with self._lock:
+            if author_id not in self._ig_users:
+                raise ValueError(f"unknown Instagram user {author_id!r}: add_ig_user() first")
+            if parent_id and self._ig_comments[parent_id]["parent"]:
+                parent_id = self._ig_comments[parent_id]["parent"]  # one level deep, as Instagram keeps them
+            comment_id = id or str(17850000000000000 + next(self._ids))
+            self._ig_comments[comment_id] = {
+                "id": comment_id, "media": media_id, "text": text, "from": author_id, "parent": parent_id,
+                "created": _parse_time(created_at) if created_at else _now(), "hidden": False,
+                "privately_replied": False}
+            return comment_id
+
+    def ig_replies_to(self, comment_id: str) -> list[dict]:
+        with self._lock:
+            return [self._render_ig_comment(c, None) for c in self._ig_comments.values() if c["parent"] == comment_id
+                    and c["from"] == self.ig_account_id]
+
+    @property
+    def ig_private_replies(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(self._ig_private_replies)
+
+    @property
+    def ig_mention_replies(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(self._ig_mention_replies)
+
+    def ig_comment_change(self, comment_id: str, *, minimal: bool = False) -> dict:
+        """The `comments` (or `live_comments`) change Meta sends; `minimal` is the older shape with only id and text."""
+        with self._lock:
+            comment = self._ig_comments[comment_id]
+            media = self._ig_media[comment["media"]]
+            value: dict[str, Any] = {"id": comment_id, "text": comment["text"]}
+            if not minimal:
+                value["from"] = {"id": comment["from"], "username": self._ig_users[comment["from"]]}
+                value["media"] = {"id": media["id"], "media_product_type": media["product"]}
+                if comment["parent"]:
+                    value["parent_id"] = comment["parent"]
+            return {"field": "live_comments" if media["product"] == "LIVE" else "comments", "value": value}
+
+    def ig_mention_change(self, comment_id: str) -> dict:
+        with self._lock:
+            return {"field": "mentions", "value": {"comment_id": comment_id,
+                                                   "media_id": self._ig_comments[comment_id]["media"]}}
+
+    def ig_webhook(self, *changes: dict) -> dict:
+        return {"object": "instagram", "entry": [{"id": self.ig_account_id, "time": int(time.time()),
+                                                   "changes": list(changes)}]}
+
+    def _is_ig(self, id: str) -> bool:
+        return id == self.ig_account_id or id in self._ig_media or id in self._ig_comments
+
+    def _render_ig_comment(self, comment: dict, fields: dict | None) -> dict:
+        wanted = fields or {"id": None, "text": None, "timestamp": None}
+        media = self._ig_media[comment["media"]]
+        full = {"id": comment["id"], "text": comment["text"], "timestamp": graph_time(comment["created"]),
+                "username": self._ig_users[comment["from"]], "hidden": comment["hidden"], "like_count": 0,
+                "from": {"id": comment["from"], "username": self._ig_users[comment["from"]]},
+                "media": {"id": media["id"], "permalink": media["permalink"], "caption": media["caption"],
+                          "media_product_type": media["product"]}}
+        if comment["parent"]:
+            full["parent_id"] = comment["parent"]
+        out = {}
+        for name, sub in wanted.items():
+            if name in full:
+                value = full[name]
+                out[name] = {k: v for k, v in value.items() if k in sub} if isinstance(value, dict) and sub else value
+        return out
+
+    def _render_ig_media(self, media: dict, fields: dict | None) -> dict:
+        full = {"id": media["id"], "caption": media["caption"], "permalink": media["permalink"],
+                "timestamp": graph_time(media["created"]), "media_product_type": media["product"],
+                "comments_count": sum(1 for c in self._ig_comments.values() if c["media"] == media["id"])}
+        return {k: full[k] for k in (fields or {"id": None}) if k in full}
+
+    def _ig_object(self, params: dict, fields: dict | None, id: str) -> Reply:
+        if "instagram_basic" not in self.permissions:
+            return self._need("instagram_basic", 10)
+        if id in self._ig_comments:
+            return 200, {}, self._render_ig_comment(self._ig_comments[id], fields)
+        if id in self._ig_media:
+            return 200, {}, self._render_ig_media(self._ig_media[id], fields)
+        out: dict[str, Any] = {"id": id}
+        if fields and "username" in fields:
+            out["username"] = self.ig_username
+        if fields and "mentioned_comment" in fields:
+            wanted = re.search(r"mentioned_comment\.comment_id\((\d+)\)", params.get("fields", ""))
+            comment = self._ig_comments.get(wanted.group(1)) if wanted else None
+            if comment is None or self._ig_media[comment["media"]]["owner"] == self.ig_account_id:
+                return self._error(400, 100, "(#100) Invalid parameter", subcode=2108006)
+            out["mentioned_comment"] = self._render_ig_comment(comment, fields["mentioned_comment"])
+        return 200, {}, out
+
+    def _route_ig_media(self, request: Request, params: dict, fields: dict | None, *, version: int, id: str) -> Reply:
+        if id != self.ig_account_id:
+            return self._unsupported(id)
+        if "instagram_basic" not in self.permissions:
+            return self._need("instagram_basic", 10)
+        media = sorted((m for m in self._ig_media.values() if m["owner"] == id), key=lambda m: m["created"], reverse=True)
+        return self._page(request, params, media, lambda m: self._render_ig_media(m, fields))
+
+    def _ig_comments_of(self, request: Request, params: dict, fields: dict | None, id: str) -> Reply:
+        if "instagram_manage_comments" not in self.permissions:
+            return self._need("instagram_manage_comments", 10)
+        comments = [c for c in self._ig_comments.values() if c["media"] == id and c["parent"] is None]
+        comments.sort(key=lambda c: (c["created"], c["id"]), reverse=True)
+        return self._page(request, params, comments, lambda c: self._render_ig_comment(c, fields))
+
+    def _route_ig_replies(self, request: Request, params: dict, fields: dict | None, *, version: int, id: str) -> Reply:
+        comment = self._ig_comments.get(id)
+        if comment is None:
+            return self._unsupported(id)
+        if "instagram_manage_comments" not in self.permissions:
+            return self._need("instagram_manage_comments", 10)
+        message = (params.get("message") or "").strip()
+        if not message:
+            return self._error(400, 100, "(#100) The parameter message is required")
+        if len(message) > IG_COMMENT_LIMIT:
+            return self._error(400, 100, "(#100) Message is too long")
+        if self._ig_media[comment["media"]]["product"] == "LIVE":
+            return self._error(400, 100, "(#100) Replies to live video comments are not supported")
+        reply_id = self.add_ig_comment(comment["media"], message, self.ig_account_id, parent_id=id)
+        return 200, {}, {"id": reply_id}
+
+    def _route_ig_mentions(self, request: Request, params: dict, fields: dict | None, *, version: int, id: str) -> Reply:
+        if id != self.ig_account_id:
+            return self._unsupported(id)
+        if "instagram_manage_comments" not in self.permissions:
+            return self._need("instagram_manage_comments", 10)
+        comment = self._ig_comments.get(params.get("comment_id", ""))
+        if comment is None or comment["media"] != params.get("media_id"):
+            return self._error(400, 100, "(#100) Invalid parameter", subcode=2108006)
+        message = (params.get("message") or "").strip()
+        if not message:
+            return self._error(400, 100, "(#100) The parameter message is required")
+        reply_id = self.add_ig_comment(comment["media"], message, self.ig_account_id, parent_id=comment["id"])
+        self._ig_mention_replies.append({"comment_id": comment["id"], "media_id": comment["media"], "message": message,
+                                         "id": reply_id})
+        return 200, {}, {"id": reply_id}
+
+    def _ig_private_reply(self, params: dict) -> Reply:
+        if "instagram_manage_messages" not in self.permissions:
+            return self._need("instagram_manage_messages", 10)
+        try:
+            recipient = json.loads(params.get("recipient") or "null")
+            message = json.loads(params.get("message") or "null")
+        except ValueError:
+            return self._error(400, 100, "(#100) param recipient must be a JSON object")
+        comment = self._ig_comments.get(str((recipient or {}).get("comment_id", "")))
+        if comment is None:
+            return self._error(400, 100, "(#100) No matching user found", subcode=2534014)
+        text = (message or {}).get("text") or ""
+        if not text.strip() or len(text) > IG_MESSAGE_LIMIT:
+            return self._error(400, 100, "(#100) The parameter message is required and at most 1000 characters")
+        if comment["privately_replied"]:
+            return self._error(400, 10900, "Activity already replied to")
+        if _now() - comment["created"] > PRIVATE_REPLY_WINDOW:
+            return self._error(400, 10, "(#10) This message is sent outside of allowed window.", subcode=2018278)
+        comment["privately_replied"] = True
+        mid = "aWdfZAG1f" + base64.urlsafe_b64encode(f"ig.{self._new_id()}".encode()).decode().rstrip("=")
+        self._ig_private_replies.append({"comment_id": comment["id"], "text": text, "message_id": mid})
+        return 200, {}, {"recipient_id": comment["from"], "message_id": mid}
+
     # -- HTTP plumbing -----------------------------------------------------
     def route(self, method: str, path: str) -> str | None:
         return next((name for verb, pattern, name in _ROUTES if verb == method and re.fullmatch(pattern, path)), None)
@@ -571,6 +779,8 @@ class GraphEmulator(EmulatorServer):
         return self._route_object(request, params, fields, version=version, id=self.page_id)
 
     def _route_object(self, request: Request, params: dict, fields: dict | None, *, version: int, id: str) -> Reply:
+        if self._is_ig(id):
+            return self._ig_object(params, fields, id)
         if id in (self.page_id, "me"):
             problem = self._check_fields("page", fields)
             if problem:
@@ -602,6 +812,8 @@ class GraphEmulator(EmulatorServer):
         return self._page(request, params, posts, lambda p: self._render_post(p, fields))
 
     def _route_comments(self, request: Request, params: dict, fields: dict | None, *, version: int, id: str) -> Reply:
+        if id in self._ig_media:
+            return self._ig_comments_of(request, params, fields, id)
         problem = self._check_fields("comment", fields)
         if problem:
             return problem
@@ -660,6 +872,8 @@ class GraphEmulator(EmulatorServer):
         return 200, {}, {"id": new_id}
 
     def _route_messages(self, request: Request, params: dict, fields: dict | None, *, version: int, id: str) -> Reply:
+        if id == self.ig_account_id:
+            return self._ig_private_reply(params)
         if id not in (self.page_id, "me"):
             return self._unsupported(id)
         problem = self._need("pages_messaging", 230)

@@ -60,8 +60,10 @@ class Server:
 
 
 class LocalStack:
-    def __init__(self, database_url: str, *, config: FileConfig | None = None, search_query: str = "", **settings):
+    def __init__(self, database_url: str, *, config: FileConfig | None = None, search_query: str = "",
+                 instagram: bool = False, **settings):
         self.database_url = database_url
+        self.instagram = instagram  # connect the Instagram account linked to the emulated Page too
         self.config = config or FileConfig()
         self.search_query = search_query
         self.extra = settings
@@ -93,6 +95,8 @@ class LocalStack:
             facebook_graph_url=self.graph.url + "/",
             socialdesk_config="/nonexistent/socialdesk.toml",
         )
+        if self.instagram:
+            values["instagram_account_id"] = self.graph.ig_account_id
         values.update(self.extra)
         return Settings(_env_file=None, **values)
 
@@ -184,6 +188,17 @@ class LocalStack:
         with requests.Session() as session:
             session.trust_env = False
             return session.post(f"{self.url}/webhooks/facebook", data=body, headers=headers, timeout=10)
+
+
+    def instagram_webhook(self, payload: dict | bytes, *, signature: str | None = None) -> requests.Response:
+        """POST a delivery to /webhooks/instagram, signed with the Meta app secret as Meta signs it."""
+        body = payload if isinstance(payload, bytes) else webhook_body(payload)
+        headers = webhook_headers(FB_APP_SECRET, body)
+        if signature is not None:
+            headers["X-Hub-Signature-256"] = signature
+        with requests.Session() as session:
+            session.trust_env = False
+            return session.post(f"{self.url}/webhooks/instagram", data=body, headers=headers, timeout=10)
 
 
 def _is_notice(message: dict) -> bool:
