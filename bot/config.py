@@ -106,15 +106,17 @@ class _PerNetwork(BaseModel):
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, Duration] = Field(init=False)
 
-    @model_validator(mode="after")
-    def _network_keys(self):
+    @model_validator(mode="before")
+    @classmethod
+    def _network_keys(cls, data):
         from bot.networks import catalogue  # the adapters know their own names; imported late (they import config)
 
-        known = catalogue()
-        for key in self.__pydantic_extra__ or {}:
-            if key not in known:
-                raise ValueError(f'unknown key "{key}" (the networks are {", ".join(known)})')
-        return self
+        if isinstance(data, dict):
+            known = catalogue()
+            for key in data:
+                if key not in cls.model_fields and key not in known:
+                    raise ValueError(f'unknown key "{key}" (besides the keys of this section, the networks: {", ".join(known)})')
+        return data
 
     def target_for(self, network: str) -> timedelta | None:
         return (self.__pydantic_extra__ or {}).get(network)

@@ -61,7 +61,7 @@ def test_a_full_file_loads(tmp_path):
         ('[sla]\nbusiness_days = ["monday"]\n', "line 2): [sla] business_days"),
         ('[sla]\nnudge_before = "soon"\n', 'line 2): [sla] nudge_before: "soon" is not a duration'),
         ('[sla.urgent]\nx = "fast"\n', '[sla] urgent: "fast" is not a duration'),
-        ('[sla.urgent]\ninstagram = "5m"\n', "[sla] urgent: unknown key"),
+        ('[sla.urgent]\ntiktok = "5m"\n', "[sla] urgent: unknown key"),
         # [digest]
         ('[digest]\nchannel = "#managers"\n', 'line 2): [digest] channel: "#managers" is not a Slack channel id'),
         ('[digest]\nchannel = "C0MGRS"\nday = "funday"\n', 'line 3): [digest] day: "funday" is not a day of the week'),
