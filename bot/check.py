@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.clock import utcnow
 from bot.config import ConfigError, load_file_config, load_settings, secret
 from bot.domain import oncall, spend
-from bot.networks import build_networks, catalogue
+from bot.networks import build_networks, catalogue, half_configured
 from bot.networks.base import AuthFailed, NetworkError
 from bot.runtime import slack_client
 from storage.db import Database
@@ -28,17 +28,6 @@ FIXES = {
     "token_revoked": "the token was revoked: reinstall the app and copy the new token",
 }
 
-RECONNECT = {
-    "facebook": (
-        "\nHow to fix: Page tokens stop working when they expire, when the person who made them changes their password "
-        "or leaves the Page, or when the app loses a permission. Make a new one: in the Graph API Explorer (or your "
-        "app's login flow) get a user token for the app with pages_show_list, pages_read_engagement, "
-        "pages_read_user_content, pages_manage_engagement and pages_messaging; exchange it for a long-lived token "
-        "(GET /oauth/access_token?grant_type=fb_exchange_token); then GET /me/accounts and copy the Page's "
-        "access_token into FACEBOOK_PAGE_ACCESS_TOKEN (a Page token made from a long-lived user token does not "
-        "expire; a System User token from Business Settings survives people leaving). Restart socialdesk."
-    ),
-}
 
 
 def run_checks(console: Console | None = None) -> int:
@@ -73,11 +62,10 @@ def run_checks(console: Console | None = None) -> int:
         try:
             rows.append((network.label, True, "connected as " + network.check()))
         except NetworkError as exc:
-            fix = RECONNECT.get(name, "") if isinstance(exc, AuthFailed) else ""
+            fix = getattr(network, "reconnect_help", "") if isinstance(exc, AuthFailed) else ""
             rows.append((network.label, False, exc.message + fix))
     rows.extend(_spend_rows(settings, networks))
-    if settings.facebook_page_id and not settings.facebook_enabled:
-        rows.append(("Facebook", False, "FACEBOOK_PAGE_ID is set but FACEBOOK_PAGE_ACCESS_TOKEN is not: Facebook is off"))
+    rows.extend((label, False, problem) for label, problem in half_configured(settings))
     if not networks:
         rows.append(("networks", False, "no network configured: set the X_* variables (and/or FACEBOOK_*), see README"))
     table = Table(title="socialdesk check")

@@ -51,6 +51,17 @@ def build_networks(settings: Settings, config: FileConfig | None = None, db=None
     return networks
 
 
+def half_configured(settings: Settings) -> list[tuple[str, str]]:
+    """(label, problem) for networks whose settings are started but incomplete, so they are silently off."""
+    found = []
+    for module in _modules().values():
+        check = getattr(module, "half_configured", None)
+        problem = check(settings) if check else None
+        if problem:
+            found.append((module.INFO.label, problem))
+    return found
+
+
 class ByNetwork(Mapping):
     """One `NetworkInfo` field for every known network, read when used: `ByNetwork("label")["x"] == "X"`."""
 

@@ -160,8 +160,27 @@ def build(settings: Settings, config: FileConfig, db=None) -> "FacebookNetwork |
     )
 
 
+RECONNECT_HELP = (
+    "\nHow to fix: Page tokens stop working when they expire, when the person who made them changes their password "
+    "or leaves the Page, or when the app loses a permission. Make a new one: in the Graph API Explorer (or your "
+    "app's login flow) get a user token for the app with pages_show_list, pages_read_engagement, "
+    "pages_read_user_content, pages_manage_engagement and pages_messaging; exchange it for a long-lived token "
+    "(GET /oauth/access_token?grant_type=fb_exchange_token); then GET /me/accounts and copy the Page's "
+    "access_token into FACEBOOK_PAGE_ACCESS_TOKEN (a Page token made from a long-lived user token does not "
+    "expire; a System User token from Business Settings survives people leaving). Restart socialdesk."
+)
+
+
+def half_configured(settings: Settings) -> str | None:
+    """What `socialdesk check` says when Facebook is meant to be on but cannot be."""
+    if settings.facebook_page_id and not settings.facebook_enabled:
+        return "FACEBOOK_PAGE_ID is set but FACEBOOK_PAGE_ACCESS_TOKEN is not: Facebook is off"
+    return None
+
+
 class FacebookNetwork:
     token_fix = TOKEN_FIX
+    reconnect_help = RECONNECT_HELP
     info = INFO
     name = INFO.name
     label = INFO.label

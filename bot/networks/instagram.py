@@ -62,6 +62,13 @@ def settings_from(settings: Settings) -> InstagramSettings:
     return InstagramSettings(**given)
 
 
+def half_configured(settings: Settings) -> str | None:
+    own = settings_from(settings)
+    if own.account_id and not (secret(own.access_token) or secret(settings.facebook_page_access_token)):
+        return "INSTAGRAM_ACCOUNT_ID is set but no Page access token is (INSTAGRAM_ACCESS_TOKEN or FACEBOOK_PAGE_ACCESS_TOKEN): Instagram is off"
+    return None
+
+
 def build(settings: Settings, config: FileConfig, db=None) -> "InstagramNetwork | None":
     """Instagram is on when INSTAGRAM_ACCOUNT_ID and a Page access token (its own or Facebook's) are set."""
     own = settings_from(settings)
@@ -84,6 +91,9 @@ class InstagramNetwork(FacebookNetwork):
     label = INFO.label
     reply_limit = COMMENT_LIMIT
     token_fix = TOKEN_FIX
+    reconnect_help = ("\nHow to fix: make a new Page access token as for Facebook (README, 'Connect a Facebook Page'), "
+                      "for the Page linked to the Instagram account, with instagram_basic, instagram_manage_comments "
+                      "and instagram_manage_messages too; set INSTAGRAM_ACCESS_TOKEN (or FACEBOOK_PAGE_ACCESS_TOKEN).")
 
     def __init__(self, *, account_id: str, token: str, app_secret: str = "", verify_token: str = "",
                  graph_url: str = "", version: str = DEFAULT_GRAPH_VERSION):
