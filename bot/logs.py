@@ -32,11 +32,13 @@ def error_ref() -> str:
 
 
 def secret_values(settings: Settings) -> list[str]:
+    from bot.networks import secret_values as network_secrets  # adapters read their own settings (INSTAGRAM_*...)
+
     return [
         value.get_secret_value()
         for name, value in settings
         if value is not None and hasattr(value, "get_secret_value")
-    ]
+    ] + network_secrets(settings)
 
 
 def configure(settings: Settings, level: int = logging.INFO) -> None:

@@ -62,6 +62,15 @@ def half_configured(settings: Settings) -> list[tuple[str, str]]:
     return found
 
 
+def secret_values(settings: Settings) -> list[str]:
+    """Secrets that adapters read from their own settings, so logs can redact them too."""
+    found: list[str] = []
+    for module in _modules().values():
+        read = getattr(module, "secret_values", None)
+        found += read(settings) if read else []
+    return found
+
+
 class ByNetwork(Mapping):
     """One `NetworkInfo` field for every known network, read when used: `ByNetwork("label")["x"] == "X"`."""
 

@@ -62,6 +62,12 @@ def settings_from(settings: Settings) -> InstagramSettings:
     return InstagramSettings(**given)
 
 
+def secret_values(settings: Settings) -> list[str]:
+    own = settings_from(settings)
+    return [value.get_secret_value() for value in (own.access_token, own.app_secret, own.verify_token)
+            if value is not None and value.get_secret_value()]
+
+
 def half_configured(settings: Settings) -> str | None:
     own = settings_from(settings)
     if own.account_id and not (secret(own.access_token) or secret(settings.facebook_page_access_token)):
