@@ -393,40 +393,13 @@ class Settings(BaseSettings):
     socialdesk_channel: str = ""
     database_url: str = "sqlite:///socialdesk.db"
 
-    x_bearer_token: SecretStr | None = None
-    x_api_key: SecretStr | None = None
-    x_api_secret: SecretStr | None = None
-    x_access_token: SecretStr | None = None
-    x_access_token_secret: SecretStr | None = None
-    x_search_query: str = ""
-    x_user_id: str = ""
-
-    facebook_page_id: str = ""
-    facebook_page_access_token: SecretStr | None = None
-    facebook_app_secret: SecretStr | None = None
-    facebook_verify_token: SecretStr | None = None
-
     slack_api_url: str = "https://slack.com/api/"
-    x_api_url: str = "https://api.twitter.com"
-    facebook_graph_url: str = "https://graph.facebook.com/"
-    facebook_graph_version: str = DEFAULT_GRAPH_VERSION
+    # Each network reads its own variables (X_*, FACEBOOK_*, INSTAGRAM_*) in its adapter module: bot/networks.
 
     poll_interval_seconds: int = Field(default=60, ge=5)
     socialdesk_config: str = "socialdesk.toml"
     port: int = 3000
     host: str = "0.0.0.0"
-
-    @property
-    def x_enabled(self) -> bool:
-        return all(
-            s is not None and s.get_secret_value()
-            for s in (self.x_bearer_token, self.x_api_key, self.x_api_secret, self.x_access_token, self.x_access_token_secret)
-        )
-
-    @property
-    def facebook_enabled(self) -> bool:
-        token = self.facebook_page_access_token
-        return bool(self.facebook_page_id and token and token.get_secret_value())
 
 
 def secret(value: SecretStr | None) -> str:

@@ -138,3 +138,10 @@ class Network(Protocol):
 
     def parse_webhook_events(self, body: bytes) -> WebhookEvents:
         """Posts and visibility changes in one delivery; ValueError/KeyError/TypeError if it is not one at all."""
+
+
+def own_settings(cls, settings, prefix: str):
+    """A network's settings class (env prefix `PREFIX_`, and .env), overridden by `prefix_*` values given to
+    Settings directly, which keeps them as extras (how tests and the demo configure a bot without the environment)."""
+    given = {k[len(prefix):]: v for k, v in (settings.model_extra or {}).items() if k.startswith(prefix)}
+    return cls(**given)

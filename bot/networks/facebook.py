@@ -21,9 +21,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import facebook
 import requests
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.clock import utcnow
-from bot.config import ConfigError, FileConfig, Settings, secret
+from bot.config import DEFAULT_GRAPH_VERSION, ConfigError, FileConfig, Settings, secret
 from bot.domain.posts import Author, Post, SentReply
 from bot.networks.base import (
     AuthFailed,
@@ -32,6 +34,7 @@ from bot.networks.base import (
     NetworkInfo,
     VisibilityChange,
     WebhookEvents,
+    own_settings,
     RateLimited,
     Rejected,
     Target,
@@ -146,17 +149,44 @@ INFO = NetworkInfo(name="facebook", label="Facebook", emoji=":large_blue_circle:
                    private_reply_window=PRIVATE_REPLY_WINDOW, private_reply_via="Messenger")
 
 
+class FacebookSettings(BaseSettings):
+    """`FACEBOOK_*`: the Page, its token, and the Meta app's webhook credentials."""
+
+    model_config = SettingsConfigDict(env_prefix="FACEBOOK_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    page_id: str = ""
+    page_access_token: SecretStr | None = None
+    app_secret: SecretStr | None = None      # checks webhook signatures; signs calls (appsecret_proof)
+    verify_token: SecretStr | None = None    # typed again in Meta's webhook setup
+    graph_url: str = GRAPH_HOST + "/"
+    graph_version: str = DEFAULT_GRAPH_VERSION
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.page_id and secret(self.page_access_token))
+
+
+def settings_from(settings: Settings) -> FacebookSettings:
+    return own_settings(FacebookSettings, settings, "facebook_")
+
+
+def secret_values(settings: Settings) -> list[str]:
+    own = settings_from(settings)
+    return [v for v in (secret(own.page_access_token), secret(own.app_secret), secret(own.verify_token)) if v]
+
+
 def build(settings: Settings, config: FileConfig, db=None) -> "FacebookNetwork | None":
     """Facebook is on when FACEBOOK_PAGE_ID and FACEBOOK_PAGE_ACCESS_TOKEN are set."""
-    if not settings.facebook_enabled:
+    own = settings_from(settings)
+    if not own.enabled:
         return None
     return FacebookNetwork(
-        page_id=settings.facebook_page_id,
-        page_token=secret(settings.facebook_page_access_token),
-        app_secret=secret(settings.facebook_app_secret),
-        verify_token=secret(settings.facebook_verify_token),
-        graph_url=settings.facebook_graph_url,
-        version=settings.facebook_graph_version,
+        page_id=own.page_id,
+        page_token=secret(own.page_access_token),
+        app_secret=secret(own.app_secret),
+        verify_token=secret(own.verify_token),
+        graph_url=own.graph_url,
+        version=own.graph_version,
     )
 
 
@@ -173,7 +203,8 @@ RECONNECT_HELP = (
 
 def half_configured(settings: Settings) -> str | None:
     """What `socialdesk check` says when Facebook is meant to be on but cannot be."""
-    if settings.facebook_page_id and not settings.facebook_enabled:
+    own = settings_from(settings)
+    if own.page_id and not own.enabled:
         return "FACEBOOK_PAGE_ID is set but FACEBOOK_PAGE_ACCESS_TOKEN is not: Facebook is off"
     return None
 

@@ -20,7 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.config import DEFAULT_GRAPH_VERSION, FileConfig, Settings, secret
 from bot.domain.posts import Author, Post, SentReply
-from bot.networks.base import Fetched, NetworkError, NetworkInfo, Rejected, Target, WebhookEvents
+from bot.networks import facebook
+from bot.networks.base import Fetched, NetworkError, NetworkInfo, Rejected, Target, WebhookEvents, own_settings
 from bot.networks.facebook import FacebookNetwork, _parse_time, utcnow
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,16 @@ class InstagramSettings(BaseSettings):
 
 
 def settings_from(settings: Settings) -> InstagramSettings:
-    """Environment and .env, overridden by `instagram_*` values given to Settings directly (tests, the demo)."""
-    given = {k.removeprefix("instagram_"): v for k, v in (settings.model_extra or {}).items() if k.startswith("instagram_")}
-    return InstagramSettings(**given)
+    """INSTAGRAM_*, with what is left empty taken from the Facebook settings of the same Meta app."""
+    own = own_settings(InstagramSettings, settings, "instagram_")
+    meta = facebook.settings_from(settings)
+    return own.model_copy(update={
+        "access_token": own.access_token if secret(own.access_token) else meta.page_access_token,
+        "app_secret": own.app_secret if secret(own.app_secret) else meta.app_secret,
+        "verify_token": own.verify_token if secret(own.verify_token) else meta.verify_token,
+        "graph_url": own.graph_url or meta.graph_url,
+        "graph_version": own.graph_version or meta.graph_version,
+    })
 
 
 def secret_values(settings: Settings) -> list[str]:
@@ -70,7 +78,7 @@ def secret_values(settings: Settings) -> list[str]:
 
 def half_configured(settings: Settings) -> str | None:
     own = settings_from(settings)
-    if own.account_id and not (secret(own.access_token) or secret(settings.facebook_page_access_token)):
+    if own.account_id and not secret(own.access_token):
         return "INSTAGRAM_ACCOUNT_ID is set but no Page access token is (INSTAGRAM_ACCESS_TOKEN or FACEBOOK_PAGE_ACCESS_TOKEN): Instagram is off"
     return None
 
@@ -78,16 +86,15 @@ def half_configured(settings: Settings) -> str | None:
 def build(settings: Settings, config: FileConfig, db=None) -> "InstagramNetwork | None":
     """Instagram is on when INSTAGRAM_ACCOUNT_ID and a Page access token (its own or Facebook's) are set."""
     own = settings_from(settings)
-    token = secret(own.access_token) or secret(settings.facebook_page_access_token)
-    if not own.account_id or not token:
+    if not own.account_id or not secret(own.access_token):
         return None
     return InstagramNetwork(
         account_id=own.account_id,
-        token=token,
-        app_secret=secret(own.app_secret) or secret(settings.facebook_app_secret),
-        verify_token=secret(own.verify_token) or secret(settings.facebook_verify_token),
-        graph_url=own.graph_url or settings.facebook_graph_url,
-        version=own.graph_version or settings.facebook_graph_version or DEFAULT_GRAPH_VERSION,
+        token=secret(own.access_token),
+        app_secret=secret(own.app_secret),
+        verify_token=secret(own.verify_token),
+        graph_url=own.graph_url,
+        version=own.graph_version or DEFAULT_GRAPH_VERSION,
     )
 
 

@@ -14,6 +14,8 @@ from typing import Mapping
 
 import requests
 import tweepy
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.clock import utcnow
 from bot.domain.posts import Author, Post, SentReply
@@ -26,6 +28,7 @@ from bot.networks.base import (
     NetworkError,
     NetworkInfo,
     WebhookEvents,
+    own_settings,
     RateLimited,
     Rejected,
     Target,
@@ -83,19 +86,54 @@ def _translate(exc: Exception, *, write: bool) -> NetworkError:
     raise exc
 
 
+class XSettings(BaseSettings):
+    """`X_*`: the app's and the brand account's credentials, and where X is."""
+
+    model_config = SettingsConfigDict(env_prefix="X_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bearer_token: SecretStr | None = None
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    access_token: SecretStr | None = None
+    access_token_secret: SecretStr | None = None
+    search_query: str = ""   # extra brand search besides mentions
+    user_id: str = ""        # the brand account's id (saves a get_me call)
+    api_url: str = X_HOST
+
+    def credentials(self) -> list[str]:
+        return [secret(s) for s in (self.bearer_token, self.api_key, self.api_secret, self.access_token, self.access_token_secret)]
+
+
+def settings_from(settings: Settings) -> XSettings:
+    return own_settings(XSettings, settings, "x_")
+
+
+def secret_values(settings: Settings) -> list[str]:
+    return [value for value in settings_from(settings).credentials() if value]
+
+
+def half_configured(settings: Settings) -> str | None:
+    given = settings_from(settings).credentials()
+    if any(given) and not all(given):
+        return ("some X_* credentials are set but not all five (X_BEARER_TOKEN, X_API_KEY, X_API_SECRET, "
+                "X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET): X is off")
+    return None
+
+
 def build(settings: Settings, config: FileConfig, db=None) -> "XNetwork | None":
     """X is on when all five X_* credentials are set."""
-    if not settings.x_enabled:
+    own = settings_from(settings)
+    if not all(own.credentials()):
         return None
     return XNetwork(
-        bearer_token=secret(settings.x_bearer_token),
-        api_key=secret(settings.x_api_key),
-        api_secret=secret(settings.x_api_secret),
-        access_token=secret(settings.x_access_token),
-        access_token_secret=secret(settings.x_access_token_secret),
-        api_url=settings.x_api_url,
-        search_query=settings.x_search_query,
-        user_id=settings.x_user_id,
+        bearer_token=secret(own.bearer_token),
+        api_key=secret(own.api_key),
+        api_secret=secret(own.api_secret),
+        access_token=secret(own.access_token),
+        access_token_secret=secret(own.access_token_secret),
+        api_url=own.api_url,
+        search_query=own.search_query,
+        user_id=own.user_id,
         costs=config.x,
         meter=Meter(db, INFO.name) if db is not None else None,
     )
