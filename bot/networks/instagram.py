@@ -22,7 +22,8 @@ from bot.config import DEFAULT_GRAPH_VERSION, FileConfig, Settings, secret
 from bot.domain.posts import Author, Post, SentReply
 from bot.networks import facebook
 from bot.networks.base import Fetched, NetworkError, NetworkInfo, Rejected, Target, WebhookEvents, own_settings
-from bot.networks.facebook import FacebookNetwork, _parse_time, utcnow
+from bot.clock import utcnow
+from bot.networks.facebook import FacebookNetwork, _parse_time
 
 log = logging.getLogger(__name__)
 

@@ -112,7 +112,7 @@ def test_move_to_dm_sends_one_private_reply_per_comment(ig):
     assert private["comment_id"] == COMMENT and "order number" in private["text"]
     ig.graph.wait_for(lambda: ig.graph.ig_replies_to(COMMENT), what="the public reply")
     network = ig.rt.networks["instagram"]
-    from bot import workflows
+    from bot.flows import workflows
 
     assert "already sent" in network.private_reply_blocker(workflows.target_of(cases(ig)[0]), datetime.now(timezone.utc))
 

@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 from sqlalchemy import select
 
-from bot import workflows
+from bot.flows import workflows
 from bot.config import FileConfig, RolesConfig, XConfig, load_file_config
 from bot.domain import spend
 from bot.emulators import slack_client
