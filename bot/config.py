@@ -357,6 +357,7 @@ class XPrices(_Section):
     owned_read: float = Field(default=0.001, ge=0)      # a post from our own mentions timeline (since 2026-04-20)
     user_read: float = Field(default=0.010, ge=0)       # a user object (authors expanded with each page)
     reply: float = Field(default=0.010, ge=0)           # a reply to a post that mentioned or quoted us
+    post: float = Field(default=0.015, ge=0)            # a post of our own (an incident status update)
     post_with_link: float = Field(default=0.200, ge=0)  # any post that contains a URL
     dm: float = Field(default=0.015, ge=0)              # a direct message sent
 

@@ -292,6 +292,10 @@ class InstagramNetwork(FacebookNetwork):
                                   need="instagram_manage_comments")
         return SentReply(external_id=str(response.get("id") or ""), url="")
 
+    def post_status(self, text: str) -> SentReply:
+        """Instagram publishes only photos and videos, so a text status update cannot go out here."""
+        raise Rejected("Instagram has no text-only posts: share the update on Instagram yourself (a story or a post)")
+
     def reply_private(self, target: Target, text: str) -> SentReply:
         """One private reply per comment, within 7 days; it lands in their requests unless they follow the account."""
         blocker = self._blocker(target, utcnow(), quick=False)

@@ -349,6 +349,7 @@ class XNetwork:
             response = self.client.create_tweet(text=text, user_auth=True)
         except Exception as exc:  # noqa: BLE001 - translated below
             raise _translate(exc, write=True) from exc
+        self._bill("post_with_link" if has_link(text) else "post", 1)
         tweet_id = str(response.data["id"])
         _, username = self._me()
         return SentReply(external_id=tweet_id, url=f"https://x.com/{username}/status/{tweet_id}")

@@ -142,3 +142,11 @@ def test_instagram_is_off_without_an_account_id_and_has_its_own_sla_key(stack, t
     path.write_text('[sla]\ninstagramm = "30m"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match='unknown key "instagramm"'):
         load_file_config(path)
+
+
+def test_a_text_status_update_is_refused_on_instagram_with_the_reason(ig):
+    from bot.networks.base import Rejected
+
+    with pytest.raises(Rejected, match="no text-only posts"):
+        ig.rt.networks["instagram"].post_status("We're looking into it")
+    assert not ig.graph.received("publish")

@@ -147,3 +147,11 @@ def _text(payload) -> str:
 
     walk(payload)
     return "\n".join(found)
+
+
+def test_a_status_update_on_x_is_billed_as_a_post(stack):
+    network = stack.rt.networks["x"]
+    network.post_status("We're looking into checkout errors right now.")
+    network.post_status("Fixed. Details: acme.com/status")
+    rows = spend_rows(stack)
+    assert rows["post"] == (1, 0.015) and rows["post_with_link"] == (1, 0.2)

@@ -1,4 +1,4 @@
-"""Migration 0005 (network_spend, posts.reply_blocker): existing posts stay answerable, and it downgrades cleanly."""
+"""Migration 0006 (network_spend, posts.reply_blocker): existing posts stay answerable, and it downgrades cleanly."""
 from __future__ import annotations
 
 import sqlalchemy
@@ -8,9 +8,9 @@ from alembic.script import ScriptDirectory
 from storage.db import alembic_config, upgrade
 
 
-def test_0005_keeps_existing_posts_answerable_and_downgrades_cleanly(tmp_path):
+def test_0006_keeps_existing_posts_answerable_and_downgrades_cleanly(tmp_path):
     engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    upgrade(engine, "0004")
+    upgrade(engine, "0005")
     with engine.begin() as connection:
         connection.execute(sqlalchemy.text(
             "insert into posts (id, network, external_id, kind, text, url, author_external_id, author_handle, author_name,"
@@ -26,7 +26,7 @@ def test_0005_keeps_existing_posts_answerable_and_downgrades_cleanly(tmp_path):
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1  # one head
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0004")
+        command.downgrade(config, "0005")
     inspector = sqlalchemy.inspect(engine)
     assert "network_spend" not in inspector.get_table_names()
     assert "reply_blocker" not in {c["name"] for c in inspector.get_columns("posts")}
