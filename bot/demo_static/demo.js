@@ -13,6 +13,7 @@ const EMOJI = {
   bird: "🐦", heart: "❤️", fire: "🔥", bar_chart: "📊", chart_with_upwards_trend: "📈", clock1: "🕐",
   star: "⭐", pray: "🙏", thumbsup: "👍", "+1": "👍", smile: "😄", x: "❌", heavy_check_mark: "✔️",
   busts_in_silhouette: "👥", bust_in_silhouette: "👤", calendar: "📅", mag: "🔍", bell: "🔔",
+  chart_with_downwards_trend: "📉", left_right_arrow: "↔️", mega: "📣", outbox_tray: "📤", twisted_rightwards_arrows: "🔀",
 };
 
 let STATE = null;

@@ -261,3 +261,12 @@ def test_approve_on_a_facebook_card_answers_under_the_comment(page, demo):
     answer.first.wait_for(timeout=TIMEOUT)
     assert "Lea" in answer.first.inner_text()
     wait_text(page.locator("#channel .msg"), "Replied by")
+
+
+def test_a_burst_of_complaints_becomes_one_incident(page):
+    page.locator("#play button[data-kind=burst]").click()
+    incident = page.locator("#channel .msg", has_text="Incident #").first
+    incident.wait_for(timeout=60_000)
+    assert "503 everywhere" in incident.inner_text()
+    for label in ("Answer all", "Status update", "Resolve"):
+        assert incident.get_by_role("button", name=re.compile(label)).count() == 1
