@@ -87,15 +87,46 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+_COUNTS = ("followers", "engagement", "prior_complaints")
+
+
+def _post_fields(data: dict) -> dict:
+    """The optional numbers and kind of a JSON line; ValueError names the field that is wrong."""
+    from bot.domain.routing import NOT_ADDRESSED
+
+    fields = {}
+    for key in _COUNTS:
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())  # "48000" was always accepted
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0 or value == float("inf"):
+            raise ValueError(f'"{key}" must be a whole number of at least 0, not {json.dumps(value, ensure_ascii=False)[:40]}')
+        fields[key] = int(value)
+    kind = data.get("kind", "mention")
+    if not isinstance(kind, str) or not kind.strip():
+        raise ValueError(f'"kind" must be a post kind such as "mention", "comment" or {", ".join(map(repr, sorted(NOT_ADDRESSED)))}')
+    fields["kind"] = kind.strip()
+    return fields
+
+
 def classify(lines, out) -> int:
-    """One post per line (plain text or JSON with `text`) in, one JSON object per line out."""
+    """One post per line (plain text or JSON with `text`) in, one JSON object per line out.
+
+    A line that cannot be read gets an error object naming the problem, and
+    the lines after it are still classified.
+    """
+    from bot.config import load_file_config
+    from bot.domain.routing import decide
     from bot.triage import classify as triage
 
+    routing = load_file_config(load_settings().socialdesk_config).routing
     for number, line in enumerate(lines, start=1):
         line = line.rstrip("\n")
         if not line.strip():
             continue
-        text, extra = line, {}
+        text, extra, fields = line, {}, {"kind": "mention"}
         if line.lstrip().startswith("{"):
             try:
                 data = json.loads(line)
@@ -105,11 +136,20 @@ def classify(lines, out) -> int:
             if not isinstance(data, dict) or not isinstance(data.get("text"), str):
                 out.write(json.dumps({"line": number, "error": 'JSON lines need a "text" string'}) + "\n")
                 continue
-            text = data["text"]
             extra = {k: data[k] for k in ("id",) if k in data}
-            result = triage(text, followers=int(data.get("followers") or 0), engagement=int(data.get("engagement") or 0))
-        else:
-            result = triage(text)
+            try:
+                fields = _post_fields(data)
+            except ValueError as exc:
+                out.write(json.dumps({**extra, "line": number, "error": str(exc)}, ensure_ascii=False) + "\n")
+                continue
+            text = data["text"]
+        kind = fields.pop("kind")
+        try:
+            result = triage(text, **fields)
+        except Exception as exc:  # noqa: BLE001 - one bad post must not lose the rest of the input
+            log.exception("could not classify line %s", number)
+            out.write(json.dumps({**extra, "line": number, "error": f"could not classify: {type(exc).__name__}"}) + "\n")
+            continue
         out.write(
             json.dumps(
                 {
@@ -122,6 +162,8 @@ def classify(lines, out) -> int:
                     "score": round(result.score, 3),
                     "topic": result.topic,
                     "reasons": list(result.reasons),
+                    "route": decide(result, kind=kind, routing=routing),
+                    "language": result.language,
                 },
                 ensure_ascii=False,
             )

@@ -257,9 +257,16 @@ class RolesConfig(_Section):
 
 
 class RoutingConfig(_Section):
-    """Which triage categories get a card in the channel."""
+    """Which triage categories get a card; the rest of what is addressed to the brand goes to the lane.
+
+    Nothing addressed to the brand is hidden: only spam (unless `card` lists
+    it) and, with `search = "hidden"`, brand-search hits that are not cards;
+    both are counted and reviewable with `/socialdesk review`.
+    """
 
     card: list[Literal["complaint", "question", "praise", "spam", "other"]] = ["complaint", "question", "praise"]
+    search: Literal["lane", "hidden"] = "lane"  # brand-search hits (not addressed to the brand) that get no card
+    lane_shown: int = Field(default=10, ge=1, le=20)  # posts listed in the lane message (the rest are counted)
 
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
@@ -333,6 +340,15 @@ class SavedReply(_Section):
     name: str = Field(min_length=1, max_length=75)
     text: str = Field(min_length=1, max_length=3000)
     category: Literal["complaint", "question", "praise", "spam", "other", "any"] = "any"
+    lang: str = ""  # ISO 639-1 code ("es") of the reply's language; empty: any post
+
+    @field_validator("lang")
+    @classmethod
+    def _lang(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and not re.fullmatch(r"[a-z]{2}", value):
+            raise ValueError(f'"{value}" is not a two-letter language code (ISO 639-1, e.g. "es", "de")')
+        return value
 
 
 class IncidentsConfig(_Section):

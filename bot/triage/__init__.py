@@ -17,13 +17,17 @@ labels (Singh et al., ACL 2023); see ``data/ATTRIBUTION.md``.  Retrain with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping, Sequence
 
-from . import rules
-from .model import clean_text, get_model
+from . import language as lang
+from . import multilingual, rules
+from .model import Prediction, clean_text, get_model
 from .suggest import suggest_reply
 
-__all__ = ["Triage", "classify", "suggest_reply"]
+__all__ = ["Triage", "classify", "classify_batch", "suggest_reply"]
+
+#: The reason a card shows for a post the model could not read.
+NOT_TRAINED = "triage not trained on this language"
 
 
 @dataclass(frozen=True)
@@ -35,15 +39,22 @@ class Triage:
     score: float  # complaint probability 0..1
     reasons: tuple[str, ...]  # short human phrases for the card
     topic: str  # "refund" | "delivery" | "outage" | "account" | "defect" | "general"
+    language: str = "en"  # ISO 639-1 ("und": no words to tell)
+    topics: tuple[str, ...] = ()  # every topic the post names; a suggestion is only topical when there is one
+
+    @property
+    def language_trained(self) -> bool:
+        return lang.is_trained(self.language)
 
 
-_EMPTY = Triage(category="other", sentiment=0.0, severity=0, priority="low", score=0.0, reasons=("other",), topic="general")
+_EMPTY = Triage(category="other", sentiment=0.0, severity=0, priority="low", score=0.0, reasons=("other",), topic="general",
+                language=lang.UNDETERMINED)
 
 
 def _int(v: Any) -> int:
     try:
         return max(0, int(v or 0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
 
 
@@ -52,8 +63,38 @@ def classify(text: str, *, followers: int = 0, engagement: int = 0, prior_compla
     cleaned = clean_text(text)
     if not cleaned:
         return _EMPTY
+    language = lang.detect(cleaned)
+    if not lang.is_trained(language):
+        return _untrained(cleaned, language, followers, engagement, prior_complaints)
+    return _decide(cleaned, language, get_model().predict(cleaned), followers, engagement, prior_complaints)
+
+
+def classify_batch(posts: Sequence[str | Mapping[str, Any]]) -> list[Triage]:
+    """Triage many posts at once (a backlog): the same results as :func:`classify` one by one.
+
+    Each post is its text, or a mapping with ``text`` and optionally
+    ``followers``, ``engagement`` and ``prior_complaints``.  The encoder runs
+    in padded batches through onnxruntime, which is what makes it faster.
+    """
+    items = [p if isinstance(p, Mapping) else {"text": p} for p in posts]
+    cleaned = [clean_text(p.get("text")) for p in items]
+    languages = [lang.detect(c) if c else lang.UNDETERMINED for c in cleaned]
+    readable = [i for i, c in enumerate(cleaned) if c and lang.is_trained(languages[i])]
+    preds = dict(zip(readable, get_model().predict_many([cleaned[i] for i in readable], batched=True)))
+    out = []
+    for i, p in enumerate(items):
+        args = (p.get("followers", 0), p.get("engagement", 0), p.get("prior_complaints", 0))
+        if not cleaned[i]:
+            out.append(_EMPTY)
+        elif i in preds:
+            out.append(_decide(cleaned[i], languages[i], preds[i], *args))
+        else:
+            out.append(_untrained(cleaned[i], languages[i], *args))
+    return out
+
+
+def _decide(cleaned: str, language: str, pred: Prediction, followers: Any, engagement: Any, prior_complaints: Any) -> Triage:
     model = get_model()
-    pred = model.predict(cleaned)
     angry = pred.anger >= rules.ANGRY and pred.sentiment < 0
     category = rules.route(
         cleaned,
@@ -75,6 +116,7 @@ def classify(text: str, *, followers: int = 0, engagement: int = 0, prior_compla
             prior_complaints=_int(prior_complaints),
         )
     )
+    topics = tuple(rules.detect_topics(cleaned))
     return Triage(
         category=category,
         sentiment=round(pred.sentiment, 3),
@@ -82,5 +124,58 @@ def classify(text: str, *, followers: int = 0, engagement: int = 0, prior_compla
         priority=level,
         score=round(pred.score, 4),
         reasons=reasons,
-        topic=rules.detect_topic(cleaned),
+        topic=topics[0] if topics else "general",
+        language=language,
+        topics=topics,
+    )
+
+
+def _untrained(cleaned: str, language: str, followers: Any, engagement: Any, prior_complaints: Any) -> Triage:
+    """A post the model cannot read: category from the cue words of its language, priority from what can be read.
+
+    It is never dropped: whatever its category (spam aside) it reaches a
+    person as a card that says which language it is in and that triage was
+    not trained on it (see ``bot.domain.routing``).
+    """
+    urgent = multilingual.risk_terms(cleaned, language)
+    negative = bool(rules.NEGATIVE_EMOJI.search(cleaned))
+    if rules.looks_like_spam(cleaned):
+        category = "spam"
+    elif negative or urgent or multilingual.names_complaint(cleaned, language):
+        category = "complaint"
+    elif multilingual.QUESTION.search(cleaned):
+        category = "question"
+    elif multilingual.names_praise(cleaned, language):
+        category = "praise"
+    else:
+        category = "other"
+    severity = 0
+    if category == "complaint":
+        severity = 3 if ("legal" in urgent or "data breach" in urgent) else 1
+    # Unread, so at least as urgent as a question: a person has to look.
+    read_as = "complaint" if category == "complaint" else "spam" if category == "spam" else "question"
+    level, reasons = rules.priority(
+        rules.PriorityInputs(
+            category=read_as,
+            severity=severity,
+            angry=False,
+            text="",
+            followers=_int(followers),
+            engagement=_int(engagement),
+            prior_complaints=_int(prior_complaints),
+            extra_urgent=tuple(urgent),
+        )
+    )
+    rest = tuple(r for r in reasons[1:])
+    sentiment = -0.5 if category == "complaint" else 0.5 if category == "praise" else 0.0
+    return Triage(
+        category=category,
+        sentiment=sentiment,
+        severity=severity,
+        priority=level,
+        score=1.0 if category == "complaint" else 0.0,
+        reasons=(category, lang.name(language), NOT_TRAINED, *rest),
+        topic="general",
+        language=language,
+        topics=(),
     )

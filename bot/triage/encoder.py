@@ -98,6 +98,35 @@ class EncoderScorer:
         return np.array([self._score(t) for t in texts], dtype=np.float64)
 
 
+    def scores_batched(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Same as :meth:`scores` (within float32 rounding), in padded batches: faster for a backlog.
+
+        Posts are sorted by length so that a batch pads little; the attention
+        mask keeps padding out of every post's score (the block-wise int8
+        export moves scores by about 1e-7 with padding, far below any
+        decision).
+        """
+        if not texts:
+            return np.zeros(0, dtype=np.float64)
+        with self._lock:
+            encoded = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+        out = np.empty(len(encoded), dtype=np.float64)
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            width = max(1, max(len(encoded[i]) for i in idx))
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for row, i in enumerate(idx):
+                ids[row, : len(encoded[i])] = encoded[i]
+                mask[row, : len(encoded[i])] = 1
+            (logits,) = self._session.run(["logits"], {"input_ids": ids, "attention_mask": mask})
+            z = logits - logits.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            out[idx] = e[:, 1] / e.sum(axis=1)
+        return out
+
+
 def load_encoder(directory: Path | None = None) -> EncoderScorer | None:
     """The encoder, or None (logged) when it is off, missing or unloadable."""
     directory = directory or encoder_dir()

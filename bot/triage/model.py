@@ -248,11 +248,12 @@ class TriageModel:
         enc = self.encoder
         return float(enc.meta["blend"]["threshold"]) if enc is not None else self.threshold
 
-    def _complaint_scores(self, ngram: np.ndarray, norm: Sequence[str]) -> np.ndarray:
+    def _complaint_scores(self, ngram: np.ndarray, norm: Sequence[str], *, batched: bool = False) -> np.ndarray:
         enc = self.encoder
         if enc is None:
             return ngram
-        return blend(ngram, enc.scores(norm), float(enc.meta["blend"]["encoder_weight"]))
+        scores = enc.scores_batched(norm) if batched else enc.scores(norm)
+        return blend(ngram, scores, float(enc.meta["blend"]["encoder_weight"]))
 
     def _head_probs(self, Z: np.ndarray, name: str) -> tuple[np.ndarray, list[Any]] | None:
         span = self._fast()["spans"].get(name)
@@ -267,18 +268,21 @@ class TriageModel:
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True), classes
 
-    def predict_many(self, texts: Sequence[Any]) -> list[Prediction]:
+    def predict_many(self, texts: Sequence[Any], *, batched: bool = False) -> list[Prediction]:
+        """Predictions for many posts; ``batched`` runs the encoder in padded batches (a backlog)."""
+        if len(texts) == 0:
+            return []
         norm = [normalize(t) for t in texts]
         f = self._fast()
         lex = (np.vstack([lexicon_vector(t) for t in norm]) - f["lex_mean"]) / f["lex_scale"]
         Z = lex @ f["W_lex"] + f["bias"]
         for i, t in enumerate(norm):
             Z[i] += _tfidf_row(t, *f["word"], f["W_word"]) + _tfidf_row(t, *f["char"], f["W_char"])
-        return self._finish(Z, norm)
+        return self._finish(Z, norm, batched=batched)
 
-    def _finish(self, Z: np.ndarray, norm: Sequence[str]) -> list[Prediction]:
+    def _finish(self, Z: np.ndarray, norm: Sequence[str], *, batched: bool = False) -> list[Prediction]:
         n = len(norm)
-        score = self._complaint_scores(self._head_probs(Z, "complaint")[0][:, 1], norm)
+        score = self._complaint_scores(self._head_probs(Z, "complaint")[0][:, 1], norm, batched=batched)
         sent = np.zeros(n)
         hp = self._head_probs(Z, "sentiment")
         if hp is not None:

@@ -31,9 +31,10 @@ def _rx(*words: str) -> re.Pattern[str]:
 TOPIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("refund", _rx(r"refund\w*", "money back", r"reimburs\w*", "charged?", r"overcharg\w*", "double charged", r"bill(?:ed|ing|s)?",
                    "invoice", "payment", "paid", "chargeback", "fee", "subscription", "cancel(?:l?ed|l?ing|lation)?")),
-    ("outage", _rx("outage", "down", "offline", "not loading", "won'?t load", "can'?t load", "site", "website", r"app (?:is )?(?:crash\w*|broken)",
-                   r"server\w*", "no (?:signal|service|internet|power|wifi|connection)", "connection", "network", "service (?:is )?down",
-                   r"5\d\d", "error", r"crash\w*", "buffering", r"lag\w*")),
+    # The outage words name a failure: a mere "site" or "network" is not one ("can't find it on the website").
+    ("outage", _rx("outage", "down", "offline", "not loading", "won'?t load", "can'?t load", r"(?:site|website|app|page) (?:is |keeps )?(?:broken|crash\w*|not working)",
+                   r"server\w* (?:is |are )?(?:down|error\w*)", "no (?:signal|service|internet|power|wifi|connection)", "connection (?:lost|drops|keeps)",
+                   "service (?:is )?down", r"error (?:code )?5\d\d", r"5\d\d error", "error", r"crash\w*", "buffering", r"lag\w*")),
     ("account", _rx("account", "log ?in", "logged out", "sign ?in", "password", "locked", "hacked", "verification", "verify", "2fa",
                     "two.factor", "username", "profile", "suspended", "banned")),
     ("delivery", _rx(r"deliver\w*", r"order\w*", "package", "parcel", "ship", "ships", r"shipp\w*", "shipment", "tracking", "courier", r"arriv\w*",
@@ -50,6 +51,11 @@ def detect_topic(text: str) -> str:
         if rx.search(text):
             return topic
     return "general"
+
+
+def detect_topics(text: str) -> list[str]:
+    """Every topic the post names, in :data:`TOPIC_PATTERNS` order."""
+    return [topic for topic, rx in TOPIC_PATTERNS if rx.search(text)]
 
 
 # --- risk words that raise priority ------------------------------------------------
@@ -119,6 +125,81 @@ def looks_like_praise(text: str, sentiment: float) -> bool:
     return sentiment > 0.2 and bool(_PRAISE.search(text)) or sentiment > 0.6
 
 
+# --- what a complaint looks like even when the model misses it ---------------------
+#
+# The model learnt from tweets of a sentence or two; it misreads the shortest
+# complaints ("still waiting…"), sarcasm ("great, another outage. cool cool
+# cool") and emoji.  These cues are read before the model's praise: a post that
+# shows any of them is never praise (a one-click public "thank you" to an angry
+# customer is the worst reply there is).
+
+#: Emoji that read as angry, annoyed, sad or mocking.
+NEGATIVE_EMOJI = re.compile(
+    "[\U0001F621\U0001F92C\U0001F620\U0001F624\U0001F644\U0001F612\U0001F44E\U0001F4A9\U0001F61E\U0001F622\U0001F62D"
+    "\U0001F921\U0001F611\U0001F629\U0001F62B\U0001F926\U0001F494\u2639\U0001F641\U0001F615\U0001F595\U0001F623\U0001F616"
+    "\U0001F614\U0001F922\U0001F92E\U0001F610\U0001F92F\U0001F480\U0001F612\U0001F47F\U0001F625\U0001F630\U0001F61F]"
+)
+#: Sarcasm: praise words turned upside down.
+SARCASM = re.compile(
+    r"\b(?:(?:cool|great|nice|thanks|awesome|perfect|brilliant|fantastic|amazing|lovely|wonderful|super|sweet|love it|love that)"
+    r"[,.!]*\s+(?:another|again|more|yet another|one more|no|zero|still|nothing|as (?:always|usual))\b|"
+    r"cool cool cool|oh (?:great|good|joy|wonderful|perfect|brilliant|fantastic|nice|wow)|just (?:great|perfect|brilliant|fantastic|lovely|what i needed)|"
+    r"thanks? (?:a lot |so much )?for nothing|thanks for (?:wasting|ruining|losing|breaking|the (?:runaround|wait|nothing))|"
+    r"yeah,? right|sure,? jan|what a joke|slow clap|(?:love|loving|lovin) (?:how|that|it when|the way) (?:you|your|u|my|i|they|the)\b|"
+    r"so glad i (?:paid|waited|chose|trusted)|(?:great|nice|fantastic|brilliant|amazing|stellar) (?:job|work|service)[,.!]* (?:really|not|as if)|"
+    r"best (?:customer )?service ever[.!]*\s*(?:not|/s)|10/10 would not|totally worth (?:the|it)[.!]*\s*(?:not|/s)|"
+    r"(?:^|\s)/s\b|#sarcasm|\bnot\b[.!]*$)",
+    re.I,
+)
+#: Something that went wrong for the author.
+FAILURE = re.compile(
+    r"\b(?:outages?|down again|(?:is|was|are|went|still|keeps? going) down|broke|broken|crash(?:ed|es|ing)?|charged (?:me )?(?:twice|double|two times|again)|"
+    r"double.?charged|overcharg\w*|still (?:waiting|no|not|nothing|hasn'?t|haven'?t|broken|down|unresolved|on hold|missing)|"
+    r"never (?:arrived|came|received|got|showed|turned up|delivered|answered|replied|heard back)|(?:hasn'?t|haven'?t|has not|have not|didn'?t|did not) "
+    r"(?:arrived|come|been delivered|received|got|heard|replied|answered|worked|been refunded)|not (?:arrived|delivered|received|working|refunded|fixed|resolved)|"
+    r"(?:doesn'?t|does not|won'?t|will not|isn'?t|is not|can'?t|cannot|couldn'?t) (?:work|load|open|connect|log ?in|sign ?in|turn on|charge|get through|access)|"
+    r"stopped working|lost (?:my|our|the)|missing|damaged|cancel+ed (?:my|our|on me|without)|delayed|(?:hours?|days?|weeks?|months?) late|"
+    r"no (?:reply|response|answer|one (?:answers|replies|responds|helps|gets back)|update)|nobody (?:answers|replies|responds|helps|gets back)|"
+    r"ignor(?:ed|ing) (?:me|us|my)|on hold for|(?:waiting|waited) (?:for )?(?:over |more than )?(?:\d+|an?|two|three|four|five|six|several) (?:hours?|days?|weeks?|months?)|"
+    r"(?:want|need|give me|where is|where'?s) (?:my |a )?(?:money back|refund)|(?:still )?no refund|"
+    r"wrong (?:item|order|size|colou?r|product|amount)|error(?: code)? \d+|keeps? (?:crashing|failing|freezing|logging me out|cancell?ing)|"
+    r"(?:day|week|month) \d+ (?:of|and|without|waiting|since)|\d+(?:st|nd|rd|th) (?:email|call|time|message|attempt|day|week|complaint) )",
+    re.I,
+)
+#: Short complaints that say nothing but the grievance.
+GRIEVANCE = re.compile(
+    r"\b(?:unacceptable|not (?:impressed|happy|good enough|ok(?:ay)?|acceptable|cool)|(?:zero|0|one|1|no) stars?|if i could give (?:zero|0|no|negative)|"
+    r"waste of (?:money|time)|rip.?off|scam(?:mers?|med)?|(?:what a|this is a|absolute|total) (?:joke|shambles|disgrace|nightmare|mess)|ridiculous|"
+    r"disgrace(?:ful)?|pathetic|useless|worst|terrible|awful|horrible|horrendous|appalling|shocking|disgusting|dreadful|abysmal|atrocious|"
+    r"never again|never (?:using|buying|flying|ordering|shopping)|fix (?:it|this|your)|sort (?:it|this) out|(?:where|wheres|where'?s) (?:is )?my\b|"
+    r"still nothing|nothing yet|any updates?\??|hello\?{2,}|anyone\?{2,}|anybody\?|seriously\?|wtf|fed up|sick (?:and tired )?of|tired of|had enough|"
+    r"do better|shame on you|sort yourselves out|get your act together|how hard is it|how is this (?:ok|okay|acceptable|legal)|"
+    r"disappoint(?:ed|ing|ment)|frustrat(?:ed|ing)|furious|livid|fuming|gutted|let down|rude|incompetent|clueless|a joke|\bsucks?\b|"
+    r"\bhate\b|cancel(?:ling)? my (?:subscription|account|order|membership)|want to speak to|complain(?:t|ing)?|escalat\w+)",
+    re.I,
+)
+_BUT = re.compile(r"\b(?:but|however|although|though|except|shame (?:that|about)|pity|if only|wish (?:you|it|they))\b", re.I)
+
+
+def negative_cues(text: str) -> list[str]:
+    """Why a post is not praise, whatever the model says: "negative emoji", "sarcasm", "names a failure", "grievance"."""
+    found = []
+    if NEGATIVE_EMOJI.search(text):
+        found.append("negative emoji")
+    if SARCASM.search(text):
+        found.append("sarcasm")
+    if FAILURE.search(text):
+        found.append("names a failure")
+    if GRIEVANCE.search(text):
+        found.append("grievance")
+    return found
+
+
+def unambiguous_praise(text: str, sentiment: float) -> bool:
+    """Praise and nothing else: no sarcasm, failure, grievance, negative emoji or "but"."""
+    return looks_like_praise(text, sentiment) and not negative_cues(text) and not _BUT.search(text)
+
+
 def _risk_override(text: str, *, score: float, threshold: float, sentiment: float) -> bool:
     urgent, _ = risk_terms(text)
     if not urgent:
@@ -138,6 +219,9 @@ def _risk_override(text: str, *, score: float, threshold: float, sentiment: floa
 #: the blend gets no borderline band (:data:`BLEND_BORDERLINE`).
 BORDERLINE = 0.25
 BLEND_BORDERLINE = 0.0
+#: A question that names no failure stays a question while the complaint score
+#: is below threshold + this band (the model reads "can't find" as a grievance).
+QUESTION_BAND = 0.45
 
 
 def route(
@@ -153,21 +237,38 @@ def route(
 
     The model decides complaint/not, except that a legal, safety or data-breach
     mention in a post that isn't glowing is always a complaint (the model sees
-    few of those, and missing one is costly).  Heuristics split the rest.
+    few of those, and missing one is costly), and so is a post that names a
+    failure, a grievance, sarcasm or an angry emoji (the model misreads short
+    and sarcastic posts).  A question that names none of those is a question
+    even when the model leans to complaint ("does the sale include the
+    grinders? can't find them on the website").  Praise must be unambiguous
+    (:func:`unambiguous_praise`); when in doubt a post is a complaint or other
+    (the lane), never praise.
     """
     if not text:
         return "other"
     if looks_like_spam(text):
         return "spam"
+    negative = negative_cues(text)
     if len(_REAL_WORD.findall(text)) < 2:  # emoji-only, one word, gibberish
+        if negative:
+            return "complaint"  # "😡😡😡 order #4471", "unacceptable."
         return "praise" if _PRAISE.search(text) and sentiment > 0 else "other"
-    if is_complaint and score < threshold + borderline and sentiment > 0.8 and looks_like_praise(text, sentiment):
+    risky = _risk_override(text, score=score, threshold=threshold, sentiment=sentiment)
+    grievance = bool(negative) and negative != ["names a failure"]
+    if looks_like_question(text) and not negative and not risky and score < threshold + QUESTION_BAND:
+        return "question"
+    if is_complaint and not negative and score < threshold + borderline and sentiment > 0.8 and looks_like_praise(text, sentiment):
         return "praise"  # a borderline model call on a glowing post: thanks, not a grievance
-    if is_complaint or _risk_override(text, score=score, threshold=threshold, sentiment=sentiment):
+    if is_complaint or risky or grievance:
+        return "complaint"
+    if negative:  # names a failure the model did not weigh as a complaint
+        if looks_like_question(text) and sentiment > -0.5:
+            return "question"  # "how long does a refund take once the parcel is lost?"
         return "complaint"
     if looks_like_question(text):
         return "question"
-    if looks_like_praise(text, sentiment):
+    if unambiguous_praise(text, sentiment):
         return "praise"
     return "other"
 
@@ -222,6 +323,7 @@ class PriorityInputs:
     followers: int = 0
     engagement: int = 0
     prior_complaints: int = 0
+    extra_urgent: tuple[str, ...] = ()  # urgent terms read by other means (a post's own language)
 
 
 def priority(inp: PriorityInputs) -> tuple[str, tuple[str, ...]]:
@@ -284,6 +386,7 @@ def priority(inp: PriorityInputs) -> tuple[str, tuple[str, ...]]:
         raise_to(3 if engagement >= ENGAGEMENT_URGENT else 2)
 
     urgent, high = risk_terms(inp.text)
+    urgent += [t for t in inp.extra_urgent if t not in urgent]
     for term in urgent:
         reasons.append(f"mentions {term}")
         raise_to(3)

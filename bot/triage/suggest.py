@@ -39,7 +39,7 @@ COMPLAINT_SERIOUS: dict[str, str] = {
 QUESTION: dict[str, str] = {
     "refund": "Hi {name}, happy to help with that. Please DM us your order number or account email and we'll check the payment details for you.",
     "delivery": "Hi {name}, happy to help with that. DM us the details (and your order number if you have one) and we'll check for you.",
-    "outage": "Hi {name}, thanks for checking. We're looking into it and will update you here shortly.",
+    "outage": "Hi {name}, thanks for checking. If something isn't working for you, DM us what you see and we'll look into it right away.",
     "account": "Hi {name}, happy to help with your account. Please DM us the email it's registered to (never your password) and we'll take a look.",
     "defect": "Hi {name}, thanks for asking. DM us the product and order details and we'll help you get it working.",
     "general": "Hi {name}, thanks for reaching out. Happy to help. Could you DM us a little more detail?",
@@ -70,8 +70,18 @@ def _clean_handle(handle: str) -> str:
 
 
 def template_for(triage: "Triage") -> str:
+    """The built-in reply for this triage; "" when there is none that fits.
+
+    A post that names two topics ("paid for next-day delivery, came a week
+    late") gets the general reply: a refund apology for a late parcel is the
+    kind of wrong suggestion a tired agent approves.  A post in a language the
+    library is not written in gets none (saved replies may carry a language).
+    """
+    if getattr(triage, "language", "en") not in ("en", "und"):
+        return ""
     cat = triage.category
-    topic = triage.topic if triage.topic in COMPLAINT else "general"
+    topics = set(getattr(triage, "topics", ()) or ())
+    topic = triage.topic if triage.topic in COMPLAINT and len(topics) <= 1 else "general"
     if cat == "complaint":
         serious = triage.severity >= 3 or triage.priority == "urgent"
         return (COMPLAINT_SERIOUS if serious else COMPLAINT)[topic]
