@@ -10,7 +10,15 @@ it), on the shipped dev texts.  Compares, in the same run:
 * n-gram model alone — the shipped model with the encoder detached (``SOCIALDESK_TRIAGE_ENCODER=off``);
 * encoder alone      — the int8 ONNX encoder's complaint score (tokenise + onnxruntime);
 * shipped model      — ``bot.triage.model`` predict: n-gram heads + encoder blend (the default);
-* classify()         — the full public call (model + routing + priority + topic).
+* classify()         — the full public call (language, model, rules, priority, topic).
+
+Then the parts issue #12 added, each timed alone on the same posts:
+
+* language.detect    — on these (English) posts, and on the hard-case posts in
+  other languages (lingua's models load on the first of those; timed apart);
+* rules              — the complaint cues (sarcasm, named failures, grievances,
+  emoji) and the category decision, given the model's prediction;
+* classify_batch()   — posts/s on a backlog against classify() one by one.
 
 Also prints peak RSS, since the encoder brings onnxruntime into the process.
 
@@ -99,6 +107,11 @@ def main() -> int:
     t0 = time.perf_counter()
     model = get_model()
     load_s = time.perf_counter() - t0
+    from bot.triage import language
+
+    t0 = time.perf_counter()
+    language.detect("@acme mi pedido nunca llegó y nadie responde")  # the first post lingua must read loads its models
+    lingua_load_s = time.perf_counter() - t0
 
     plain = make_pipeline(
         make_union(
@@ -142,6 +155,46 @@ def main() -> int:
     lat = time_calls(classify, [long] * 200, 1)
     print(f"{'classify() 10k chars':<20} {len(lat) / lat.sum():>10,.0f} {np.percentile(lat, 50) * 1e3:>8.3f} "
           f"{np.percentile(lat, 99) * 1e3:>8.3f} {lat.max() * 1e3:>8.3f}")
+    import csv
+
+    from bot.triage import classify_batch, language, rules
+
+    print("\nadded by issue #12 (same posts, one per call):")
+    print(f"{'part':<28} {'posts/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print("-" * 66)
+
+    def row(name, lat):
+        print(f"{name:<28} {len(lat) / lat.sum():>10,.0f} {np.percentile(lat, 50) * 1e3:>8.3f} "
+              f"{np.percentile(lat, 99) * 1e3:>8.3f} {lat.max() * 1e3:>8.3f}")
+
+    row("language.detect (dev posts)", time_calls(language.detect, sample, args.repeat))
+    hard = Path(__file__).resolve().parents[1] / "tests" / "data" / "hard_cases.csv"
+    with open(hard, newline="", encoding="utf-8") as f:
+        foreign = [r["text"] for r in csv.DictReader(f) if r["language"] != "en"]
+    print(f"{'  (lingua models, loaded once':<28} {lingua_load_s * 1000:>9.0f} ms, on the first post that needs them)")
+    row("language.detect (11 langs)", time_calls(language.detect, foreign * 5, 1))
+    preds = dict(zip(sample, model.predict_many(sample)))
+    threshold = model.active_threshold
+
+    def decide(t):
+        p = preds[t]
+        return rules.route(t, is_complaint=p.is_complaint, sentiment=p.sentiment, score=p.score, threshold=threshold, borderline=0.0)
+
+    row("rules: cues + category", time_calls(decide, sample, args.repeat))
+    row("rules: cues alone", time_calls(rules.negative_cues, sample, args.repeat))
+    row("classify() foreign posts", time_calls(classify, foreign * 5, 1))
+
+    backlog = sample[:1000]
+    t0 = time.perf_counter()
+    for t in backlog:
+        classify(t)
+    one = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    classify_batch(backlog)
+    batch = time.perf_counter() - t0
+    print(f"\nbacklog of {len(backlog)} posts: classify() one by one {len(backlog) / one:,.0f} posts/s, "
+          f"classify_batch() {len(backlog) / batch:,.0f} posts/s ({one / batch:.2f}x)")
+
     import resource
 
     print(f"\npeak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -93,16 +93,36 @@ def classify_batch(posts: Sequence[str | Mapping[str, Any]]) -> list[Triage]:
     return out
 
 
-def _decide(cleaned: str, language: str, pred: Prediction, followers: Any, engagement: Any, prior_complaints: Any) -> Triage:
+def triage_from(text: str, prediction: Prediction, *, threshold: float | None = None, borderline: float | None = None) -> Triage:
+    """The triage of a post given the model's prediction for it (made elsewhere: out-of-fold scores in an evaluation).
+
+    The same rules and language handling as :func:`classify`; ``threshold`` and
+    ``borderline`` default to those of the loaded model.
+    """
+    cleaned = clean_text(text)
+    if not cleaned:
+        return _EMPTY
+    language = lang.detect(cleaned)
+    if not lang.is_trained(language):
+        return _untrained(cleaned, language, 0, 0, 0)
+    return _decide(cleaned, language, prediction, 0, 0, 0, threshold=threshold, borderline=borderline)
+
+
+def _decide(cleaned: str, language: str, pred: Prediction, followers: Any, engagement: Any, prior_complaints: Any,
+            *, threshold: float | None = None, borderline: float | None = None) -> Triage:
     model = get_model()
+    if threshold is None:
+        threshold = model.active_threshold
+    if borderline is None:
+        borderline = rules.BORDERLINE if model.encoder is None else rules.BLEND_BORDERLINE
     angry = pred.anger >= rules.ANGRY and pred.sentiment < 0
     category = rules.route(
         cleaned,
         is_complaint=pred.is_complaint,
         sentiment=pred.sentiment,
         score=pred.score,
-        threshold=model.active_threshold,
-        borderline=rules.BORDERLINE if model.encoder is None else rules.BLEND_BORDERLINE,
+        threshold=threshold,
+        borderline=borderline,
     )
     severity = rules.severity(category, pred.severity, cleaned, angry=angry)
     level, reasons = rules.priority(

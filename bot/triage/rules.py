@@ -96,6 +96,19 @@ _QUESTION_START = re.compile(
     r"should|may|any ?one|anyone|is there|are there)\b",
     re.I,
 )
+# A question about the brand's products or rules, asked before anything went wrong
+# for the author: no "why", no "my", no "I" ("does the sale include the grinders?").
+_PLAIN_QUESTION = re.compile(
+    r"^(?:@\w+[\s,:]*)*(?:hi|hey|hello)?[\s,!]*(?:what|when|where|which|can|could|do|does|is|are|will|would|may|is there|are there)\b",
+    re.I,
+)
+_PROBLEM = re.compile(
+    r"\b(?:not|no|never|nothing|none|nobody|can'?t|cannot|won'?t|don'?t|didn'?t|doesn'?t|isn'?t|wasn'?t|aren'?t|haven'?t|hasn'?t|couldn'?t|"
+    r"down|issues?|problems?|errors?|fault\w*|broken|broke|wrong|bad|fail\w*|crash\w*|glitch\w*|bug\w*|working|work|happening|going on|"
+    r"hell|heck|up with|gives|reason|still|late|delay\w*|cancel\w*|refund\w*|charged?|fix\w*|help)\b",
+    re.I,
+)
+_FIRST_PERSON = re.compile(r"\b(?:my|mine|i|i'?m|i'?ve|i'?d|me|we|our|us|we'?ve|we'?re)\b", re.I)
 _QUESTION_ASK = re.compile(r"\b(?:i was wondering|quick question|wondering if|can you (?:tell|help|confirm|check)|"
                            r"do you (?:know|have|ship|sell|deliver)|is it possible)\b", re.I)
 _PRAISE = re.compile(
@@ -117,12 +130,37 @@ def looks_like_spam(text: str) -> bool:
     return hashtags >= 6 and hashtags * 2 >= words
 
 
+def asks(text: str) -> bool:
+    """Worded as a question from the start ("does the sale include...?"), not a grievance ending in "?"."""
+    return bool(_QUESTION_START.search(text)) or bool(_QUESTION_ASK.search(text))
+
+
 def looks_like_question(text: str) -> bool:
     return "?" in text or bool(_QUESTION_START.search(text)) or bool(_QUESTION_ASK.search(text))
 
 
+_NOT_PRAISE = re.compile(r"\b(?:my|our|your|their|his|her|at) best\b|\bbest (?:before|price|way|time)\b", re.I)
+
+
 def looks_like_praise(text: str, sentiment: float) -> bool:
-    return sentiment > 0.2 and bool(_PRAISE.search(text)) or sentiment > 0.6
+    """A praise word and a positive reading (a glowing reading alone is not enough: "trying my best to hit this toggle")."""
+    return sentiment > 0.2 and bool(_PRAISE.search(_NOT_PRAISE.sub(" ", text)))
+
+
+def plain_question(text: str) -> bool:
+    """Asked about the brand's products, prices or rules, not about the author's own trouble.
+
+    The question itself (up to its "?") names no problem at all, not even
+    hypothetically, and nothing after it is a complaint cue: "does the sale
+    include the coffee grinders? can't find them on the website" is a
+    question; "is VM down in my area?" is not.
+    """
+    if "?" not in text or not _PLAIN_QUESTION.search(text):
+        return False
+    asked = _IF_CLAUSE.sub(" ", text.split("?", 1)[0])
+    if _FIRST_PERSON.search(asked) or _PROBLEM.search(asked) or negative_cues(asked):
+        return False
+    return not [c for c in negative_cues(_IF_CLAUSE.sub(" ", text)) if c not in SOFT_CUES]
 
 
 # --- what a complaint looks like even when the model misses it ---------------------
@@ -137,62 +175,102 @@ def looks_like_praise(text: str, sentiment: float) -> bool:
 NEGATIVE_EMOJI = re.compile(
     "[\U0001F621\U0001F92C\U0001F620\U0001F624\U0001F644\U0001F612\U0001F44E\U0001F4A9\U0001F61E\U0001F622\U0001F62D"
     "\U0001F921\U0001F611\U0001F629\U0001F62B\U0001F926\U0001F494\u2639\U0001F641\U0001F615\U0001F595\U0001F623\U0001F616"
-    "\U0001F614\U0001F922\U0001F92E\U0001F610\U0001F92F\U0001F480\U0001F612\U0001F47F\U0001F625\U0001F630\U0001F61F]"
+    "\U0001F614\U0001F922\U0001F92E\U0001F610\U0001F92F\U0001F480\U0001F612\U0001F47F\U0001F625\U0001F630\U0001F61F]|"
+    r"(?<![\w:])(?::-?\(+|: \(|:'\(|D:)(?!\w)"
 )
+#: Hashtags that say it: #fail, #neveragain, #badservice.
+NEGATIVE_TAG = re.compile(r"#(?:\w*fail|nogood|notgood|disappointed|unacceptable|worst\w*|bad\w*service|neveragain|shameonyou|\w*sucks)\b", re.I)
 #: Sarcasm: praise words turned upside down.
 SARCASM = re.compile(
     r"\b(?:(?:cool|great|nice|thanks|awesome|perfect|brilliant|fantastic|amazing|lovely|wonderful|super|sweet|love it|love that)"
     r"[,.!]*\s+(?:another|again|more|yet another|one more|no|zero|still|nothing|as (?:always|usual))\b|"
     r"cool cool cool|oh (?:great|good|joy|wonderful|perfect|brilliant|fantastic|nice|wow)|just (?:great|perfect|brilliant|fantastic|lovely|what i needed)|"
     r"thanks? (?:a lot |so much )?for nothing|thanks for (?:wasting|ruining|losing|breaking|the (?:runaround|wait|nothing))|"
-    r"yeah,? right|sure,? jan|what a joke|slow clap|(?:love|loving|lovin) (?:how|that|it when|the way) (?:you|your|u|my|i|they|the)\b|"
-    r"so glad i (?:paid|waited|chose|trusted)|(?:great|nice|fantastic|brilliant|amazing|stellar) (?:job|work|service)[,.!]* (?:really|not|as if)|"
+    r"yeah,? right|sure,? jan|what a joke|slow clap|(?:love|loving|lovin) (?:how|that|it when|when|the way) (?:you|your|u|my|i|they|the|@\w+)\b|"
+    r"(?:got|gotta|got to|have to|you have to) love|(?:love|loving|lovin|enjoy|enjoying) (?:waiting|being (?:on hold|ignored|charged|hung up)|getting (?:charged|hung up|ignored)|"
+    r"paying (?:for|extra)|having to|sitting (?:on|in)|standing in)|would be a (?:good|nice|great) start|thanks? (?:so much |a lot )?for (?:ignoring|wasting|ruining|losing|breaking|"
+    r"cancell?ing|hanging up|charging|nothing)|"
+    r"so glad i (?:paid|waited|chose|trusted)|(?:great|nice|good|fantastic|brilliant|amazing|stellar|well done|superb) (?:job|work)?\s*(?:on )?"
+    r"(?:breaking|losing|ruining|cancell?ing|deleting|charging|crashing|ignoring)|(?:great|nice|fantastic|brilliant|amazing|stellar) (?:job|work|service)[,.!]* (?:really|not|as if)|"
     r"best (?:customer )?service ever[.!]*\s*(?:not|/s)|10/10 would not|totally worth (?:the|it)[.!]*\s*(?:not|/s)|"
-    r"(?:^|\s)/s\b|#sarcasm|\bnot\b[.!]*$)",
+    r"(?:^|\s)/s\b|#sarcasm|[.!]\s*not[.!]*$)",
     re.I,
 )
 #: Something that went wrong for the author.
 FAILURE = re.compile(
-    r"\b(?:outages?|down again|(?:is|was|are|went|still|keeps? going) down|broke|broken|crash(?:ed|es|ing)?|charged (?:me )?(?:twice|double|two times|again)|"
+    r"\b(?:outages?|down again|(?:is|was|are|went|still|keeps? going) down|broke|broken|breaking|crash(?:ed|es|ing)?|"
+    r"charg(?:e|ed|ing) (?:me |us )?(?:twice|double|two times|again)|hung up on|hangs? up on|(?:\d+|an?) (?:minute|min|hour) hold|"
+    r"no (?:parcel|package|delivery|order|refund|money|service|signal|wifi)|"
     r"double.?charged|overcharg\w*|still (?:waiting|no|not|nothing|hasn'?t|haven'?t|broken|down|unresolved|on hold|missing)|"
     r"never (?:arrived|came|received|got|showed|turned up|delivered|answered|replied|heard back)|(?:hasn'?t|haven'?t|has not|have not|didn'?t|did not) "
     r"(?:arrived|come|been delivered|received|got|heard|replied|answered|worked|been refunded)|not (?:arrived|delivered|received|working|refunded|fixed|resolved)|"
     r"(?:doesn'?t|does not|won'?t|will not|isn'?t|is not|can'?t|cannot|couldn'?t) (?:work|load|open|connect|log ?in|sign ?in|turn on|charge|get through|access)|"
-    r"stopped working|lost (?:my|our|the)|missing|damaged|cancel+ed (?:my|our|on me|without)|delayed|(?:hours?|days?|weeks?|months?) late|"
+    r"stopped working|lost (?:my|our|the) (?:bag|bags|luggage|suitcase|parcel|package|order|card|data|account|money|booking|reservation|files?|photos?|progress|save)|(?:is|are|was|were|still|items?|parts?|pieces?) missing|missing (?:items?|parts?|pieces?|order|parcel|package|refund|money|from (?:my|the))|damaged|cancel+ed (?:my|our|on me|without)|delayed|(?:hours?|days?|weeks?|months?) late|"
     r"no (?:reply|response|answer|one (?:answers|replies|responds|helps|gets back)|update)|nobody (?:answers|replies|responds|helps|gets back)|"
     r"ignor(?:ed|ing) (?:me|us|my)|on hold for|(?:waiting|waited) (?:for )?(?:over |more than )?(?:\d+|an?|two|three|four|five|six|several) (?:hours?|days?|weeks?|months?)|"
     r"(?:want|need|give me|where is|where'?s) (?:my |a )?(?:money back|refund)|(?:still )?no refund|"
     r"wrong (?:item|order|size|colou?r|product|amount)|error(?: code)? \d+|keeps? (?:crashing|failing|freezing|logging me out|cancell?ing)|"
-    r"(?:day|week|month) \d+ (?:of|and|without|waiting|since)|\d+(?:st|nd|rd|th) (?:email|call|time|message|attempt|day|week|complaint) )",
+    r"(?:day|week|month) \d+\b(?! of the)|refund[.!]+ now|\d+(?:st|nd|rd|th) (?:email|call|message|attempt|complaint) |(?:\d+(?:st|nd|rd|th)|third|fourth|fifth) time (?:this (?:week|month)|in a row|today|asking|i'?ve|we'?ve)|"
+    r"(?:\d+(?:st|nd|rd|th)|second|third|fourth|fifth) (?:day|week|month) (?:running|in a row))",
     re.I,
 )
 #: Short complaints that say nothing but the grievance.
 GRIEVANCE = re.compile(
-    r"\b(?:unacceptable|not (?:impressed|happy|good enough|ok(?:ay)?|acceptable|cool)|(?:zero|0|one|1|no) stars?|if i could give (?:zero|0|no|negative)|"
-    r"waste of (?:money|time)|rip.?off|scam(?:mers?|med)?|(?:what a|this is a|absolute|total) (?:joke|shambles|disgrace|nightmare|mess)|ridiculous|"
-    r"disgrace(?:ful)?|pathetic|useless|worst|terrible|awful|horrible|horrendous|appalling|shocking|disgusting|dreadful|abysmal|atrocious|"
+    r"\b(?:unacceptable|not (?:impressed|happy|good enough|ok(?:ay)?|acceptable)|(?:zero|0|one|1|no) stars?|if i could give (?:zero|0|no|negative)|"
+    r"waste of (?:money|time)|rip.?off|scam(?:mers?|med)?|(?:what a|this is a|absolute|total) (?:joke|shambles|disgrace|mess)|"
     r"never again|never (?:using|buying|flying|ordering|shopping)|fix (?:it|this|your)|sort (?:it|this) out|(?:where|wheres|where'?s) (?:is )?my\b|"
-    r"still nothing|nothing yet|any updates?\??|hello\?{2,}|anyone\?{2,}|anybody\?|seriously\?|wtf|fed up|sick (?:and tired )?of|tired of|had enough|"
-    r"do better|shame on you|sort yourselves out|get your act together|how hard is it|how is this (?:ok|okay|acceptable|legal)|"
-    r"disappoint(?:ed|ing|ment)|frustrat(?:ed|ing)|furious|livid|fuming|gutted|let down|rude|incompetent|clueless|a joke|\bsucks?\b|"
-    r"\bhate\b|cancel(?:ling)? my (?:subscription|account|order|membership)|want to speak to|complain(?:t|ing)?|escalat\w+)",
+    r"still nothing|nothing yet|any updates?\??|hello\?{2,}|anyone\?{2,}|anybody\?|seriously\?|do better|shame on you|sort yourselves out|"
+    r"get your act together|how hard is it|how is (?:this|it|that) (?:ok|okay|acceptable|legal|fair)|cancel(?:ling)? my (?:subscription|account|order|membership)|"
+    r"want to speak to|(?:i want|i'?d like) (?:a|my) (?:refund|money back)|refund(?:[.!]+| me) now)",
     re.I,
 )
-_BUT = re.compile(r"\b(?:but|however|although|though|except|shame (?:that|about)|pity|if only|wish (?:you|it|they))\b", re.I)
+#: Strong words that are a grievance only when said to someone (a post
+#: addressed to the brand), not in a tweet about a football match.
+HARSH = re.compile(
+    r"\b(?:ridiculous|disgrace(?:ful)?|pathetic|useless|worst|terrible|awful|horrible|horrendous|appalling|shocking|disgusting|dreadful|abysmal|"
+    r"atrocious|wtf|fed up|sick (?:and tired )?of|tired of|had enough|disappoint(?:ed|ing|ment)|frustrat(?:ed|ing)|furious|livid|fuming|gutted|"
+    r"let down|rude|incompetent|clueless|a joke|sucks?|hate|nightmare)\b",
+    re.I,
+)
+#: Emoji that are anger or contempt, not just sadness.
+ANGRY_EMOJI = re.compile("[\U0001F621\U0001F92C\U0001F620\U0001F624\U0001F644\U0001F612\U0001F44E\U0001F4A9\U0001F921\U0001F595\U0001F47F]")
+_ADDRESSED = re.compile(r"(?<![\w@])@\w+")
+_BUT = re.compile(r"\b(?:but|however|although|though|except|shame (?:that|about|you|it|they|the)|pity|if only|wish (?:you|it|they))\b", re.I)
 
 
 def negative_cues(text: str) -> list[str]:
-    """Why a post is not praise, whatever the model says: "negative emoji", "sarcasm", "names a failure", "grievance"."""
+    """Why a post is not praise, whatever the model says.
+
+    "angry emoji", "sarcasm", "names a failure" and "grievance" also make a
+    short post a complaint (:func:`route`); "sad emoji" and "harsh words"
+    (on a post addressed to nobody) only keep it from praise.
+    """
     found = []
-    if NEGATIVE_EMOJI.search(text):
-        found.append("negative emoji")
-    if SARCASM.search(text):
+    if ANGRY_EMOJI.search(text):
+        found.append("angry emoji")
+    elif NEGATIVE_EMOJI.search(text):
+        found.append("sad emoji")
+    if SARCASM.search(text) or NEGATIVE_TAG.search(text):
         found.append("sarcasm")
     if FAILURE.search(text):
         found.append("names a failure")
-    if GRIEVANCE.search(text):
+    if GRIEVANCE.search(text) or (HARSH.search(text) and _ADDRESSED.search(text)):
         found.append("grievance")
+    elif HARSH.search(text):
+        found.append("harsh words")
     return found
+
+
+#: Cues that only keep a post from praise.
+SOFT_CUES = frozenset({"sad emoji", "harsh words"})
+
+
+_IF_CLAUSE = re.compile(r"\b(?:if|in case|incase|should|what happens (?:if|when)|when)\b[^?.!;]*", re.I)
+
+
+def asked_about(text: str) -> bool:
+    """A question whose failure words are only a hypothesis ("returns policy if something arrives damaged?")."""
+    return looks_like_question(text) and not negative_cues(_IF_CLAUSE.sub(" ", text))
 
 
 def unambiguous_praise(text: str, sentiment: float) -> bool:
@@ -221,7 +299,11 @@ BORDERLINE = 0.25
 BLEND_BORDERLINE = 0.0
 #: A question that names no failure stays a question while the complaint score
 #: is below threshold + this band (the model reads "can't find" as a grievance).
-QUESTION_BAND = 0.45
+QUESTION_BAND = 0.0
+#: Complaint cues (:func:`negative_cues`) make a complaint of a post of at most
+#: this many words, or of one the model scores at least CUE_SCORE x threshold.
+TERSE_WORDS = 12
+CUE_SCORE = 0.5
 
 
 def route(
@@ -255,17 +337,20 @@ def route(
             return "complaint"  # "😡😡😡 order #4471", "unacceptable."
         return "praise" if _PRAISE.search(text) and sentiment > 0 else "other"
     risky = _risk_override(text, score=score, threshold=threshold, sentiment=sentiment)
-    grievance = bool(negative) and negative != ["names a failure"]
-    if looks_like_question(text) and not negative and not risky and score < threshold + QUESTION_BAND:
+    words = len(_REAL_WORD.findall(text))
+    # The cues overrule the model on short posts, where it reads little, or
+    # where it already leans to complaint; on a long post that only mentions
+    # "hate" or "lost" they keep it from praise but leave it to the lane.
+    strong = [c for c in negative if c not in SOFT_CUES]
+    weighty = bool(strong) and (words <= TERSE_WORDS or score >= threshold * CUE_SCORE or "sarcasm" in strong)
+    if not risky and (plain_question(text) or ((not negative or asked_about(text)) and asks(text) and score < threshold + QUESTION_BAND)):
         return "question"
     if is_complaint and not negative and score < threshold + borderline and sentiment > 0.8 and looks_like_praise(text, sentiment):
         return "praise"  # a borderline model call on a glowing post: thanks, not a grievance
-    if is_complaint or risky or grievance:
+    if is_complaint or risky or weighty:
         return "complaint"
-    if negative:  # names a failure the model did not weigh as a complaint
-        if looks_like_question(text) and sentiment > -0.5:
-            return "question"  # "how long does a refund take once the parcel is lost?"
-        return "complaint"
+    if negative:
+        return "question" if asked_about(text) else "other"
     if looks_like_question(text):
         return "question"
     if unambiguous_praise(text, sentiment):
