@@ -6,7 +6,7 @@ import pytest
 from bot.config import RoutingConfig
 from bot.domain.routing import decide
 from bot.triage import NOT_TRAINED, Triage, classify, classify_batch, language, suggest_reply
-from bot.triage import train as train_mod
+from bot.triage.training import train as train_mod
 
 
 @pytest.mark.parametrize(

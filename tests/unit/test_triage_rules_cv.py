@@ -26,7 +26,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from bot.triage import rules, triage_from
-from bot.triage import train as train_mod
+from bot.triage.training import train as train_mod
 from bot.triage.model import Prediction, normalize
 
 DATA = Path(__file__).resolve().parents[1] / "data"
