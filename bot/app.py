@@ -18,7 +18,7 @@ from bot import health, metrics
 from bot.clock import utcnow
 from bot.config import secret
 from bot.runtime import Runtime
-from handlers import actions, commands, editor, home, incidents, middleware, oncall, stats, views, webhooks
+from handlers import actions, commands, editor, home, incidents, lane, middleware, oncall, stats, views, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,11 @@ def build_bolt(rt: Runtime) -> App:
     actions.register(app, rt)
     editor.register(app, rt)
     views.register(app, rt)
-    commands.register(app, rt, [incidents.INCIDENT, oncall.ONCALL, stats.STATS, stats.EXPORT])
+    commands.register(app, rt, [incidents.INCIDENT, oncall.ONCALL, stats.STATS, stats.EXPORT, lane.REVIEW])
     oncall.register(app, rt)
     incidents.register(app, rt)
     home.register(app, rt)
+    lane.register(app, rt)
     return app
 
 

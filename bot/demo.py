@@ -64,7 +64,7 @@ def run_demo(keep_running: bool = False, console: Console | None = None) -> int:
 
         _step(console, 3, "The bot polls X mentions (tweepy -> emulated X), triages, and posts cards to Slack")
         result = stack.poll()
-        console.print(f"   {len(result.new_cases)} new cases, {result.dropped} dropped (spam/own posts), {result.duplicates} duplicates")
+        console.print(f"   {len(result.new_cases)} new cases, {result.lane} in the low-priority lane, {result.dropped} hidden (spam/own posts), {result.duplicates} duplicates")
         _show_cards(console, stack)
 
         cases = _cases(stack)

@@ -11,6 +11,7 @@ from bot.domain import cases
 from bot.domain.saved_replies import fill, saved_replies_for
 from bot.domain.tone import check_tone
 from bot.runtime import Runtime
+from bot.triage import language
 from bot.slack import blocks
 from bot.slack.ids import INPUT, Action, Block, View, block_base
 from storage import models as m
@@ -18,7 +19,7 @@ from storage import models as m
 
 def saved_for(rt: Runtime, case: m.Case) -> list[tuple[str, str]]:
     root = case.root
-    saved = [(r.name, fill(r.text, name=root.author_name, handle=root.author_handle)) for r in saved_replies_for(case.category, rt.config.saved_replies)]
+    saved = [(r.name, fill(r.text, name=root.author_name, handle=root.author_handle)) for r in saved_replies_for(case.category, rt.config.saved_replies, language.detect(root.text))]
     if case.alternative_reply:
         saved.insert(0, ("Sent for a similar case", case.alternative_reply))
     return saved

@@ -180,7 +180,8 @@ class Cursor(Base):
 
 
 class Notice(Base):
-    """A channel message about a network connection ("reconnect Facebook"): one row per outage, so it is posted once."""
+    """A channel message posted once and kept: a network connection notice ("reconnect Facebook", one row per
+    outage), or the low-priority lane ("lane:<channel>", its text the signature of what it shows)."""
 
     __tablename__ = "notices"
 

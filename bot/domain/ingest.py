@@ -1,7 +1,10 @@
 """Ingest: store each post once, triage it, and attach it to a new or existing case.
 
 Pure domain over a database session: no Slack, no HTTP. The same post arriving
-twice (poll and webhook, or after a restart) is stored once.
+twice (poll and webhook, or after a restart) is stored once. Where a post is
+shown is decided here (`bot.domain.routing`): its own case and card, the
+low-priority lane, or hidden (spam, the brand's own posts); every post is
+stored, so nothing is lost and the hidden ones can be reviewed and re-filed.
 """
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from bot.clock import utcnow
 from bot.config import FileConfig
-from bot.domain import sla
+from bot.domain import routing, sla
 from bot.domain.cases import audit
+from bot.domain.saved_replies import suggestion_in_language
 from bot.domain.posts import Post
 from bot.domain.states import CaseStatus, ReplyStatus, SlackState
 from bot.triage import classify, suggest_reply
@@ -31,7 +35,8 @@ class IngestResult:
     new_cases: list[int] = field(default_factory=list)
     follow_ups: list[int] = field(default_factory=list)
     duplicates: int = 0
-    dropped: int = 0
+    dropped: int = 0  # hidden: spam, the brand's own posts, quiet search hits (stored, counted, reviewable)
+    lane: int = 0     # listed in the low-priority lane
 
 
 def bump_counter(session: Session, name: str, now: datetime) -> None:
@@ -107,15 +112,23 @@ def _prior_complaints(session: Session, post: Post) -> int:
     ) or 0
 
 
+def _stored(session: Session, row: m.Post) -> bool:
+    """Insert the post; False when another process stored the same post between our check and insert."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
 def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config: FileConfig, channel: str, now: datetime | None = None) -> IngestResult:
     """Store each post once, triage it, and attach it to a new or existing case."""
     now = now or utcnow()
     result = IngestResult()
     for post in posts:
-        if post.author.external_id in own_ids:
-            bump_counter(session, "own_post", now)
-            result.dropped += 1
-            continue
+        own = post.author.external_id in own_ids
         exists = session.scalar(
             select(m.Post.id).where(m.Post.network == post.network, m.Post.external_id == post.external_id)
         )
@@ -140,6 +153,15 @@ def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config
             created_at=post.created_at,
             ingested_at=now,
         )
+        if own:
+            # Never triaged nor answered, but kept: counted and listed by `/socialdesk review own`.
+            row.category, row.slack_state = "own", SlackState.HIDDEN
+            if _stored(session, row):
+                bump_counter(session, "own_post", now)
+                result.dropped += 1
+            else:
+                result.duplicates += 1
+            continue
         case = _existing_case_for(session, post)
         triage = classify(
             post.text,
@@ -154,12 +176,7 @@ def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config
         elif post.verdict == "negative" and "negative review" not in triage.reasons:
             triage = replace(triage, reasons=(*triage.reasons, "negative review"))
         row.category = triage.category
-        try:
-            with session.begin_nested():
-                session.add(row)
-                session.flush()
-        except IntegrityError:
-            # Another process stored the same post between our check and insert.
+        if not _stored(session, row):
             result.duplicates += 1
             continue
         if case is not None:
@@ -168,11 +185,19 @@ def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config
             result.follow_ups.append(row.id)
             audit(session, case.id, "system", "follow_up", post_id=row.id)
             continue
-        if triage.category not in config.routing.card:
-            row.slack_state = SlackState.SKIPPED
+        route = routing.decide(triage, kind=post.kind, routing=config.routing)
+        if route != "card":
+            row.slack_state = SlackState.LANE if route == "lane" else SlackState.HIDDEN
             bump_counter(session, triage.category, now)
-            result.dropped += 1
+            if route == "lane":
+                result.lane += 1
+            else:
+                result.dropped += 1
             continue
+        suggestion = suggest_reply(triage, name=post.author.name, handle=post.author.handle, network=post.network)
+        if not suggestion and not triage.language_trained:
+            suggestion = suggestion_in_language(config.saved_replies, triage.language, triage.category,
+                                                name=post.author.name, handle=post.author.handle)
         case = m.Case(
             network=post.network,
             conversation_id=post.conversation_id or post.external_id,
@@ -184,7 +209,7 @@ def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config
             severity=triage.severity,
             sentiment=triage.sentiment,
             topic=triage.topic,
-            suggested_reply=suggest_reply(triage, name=post.author.name, handle=post.author.handle, network=post.network),
+            suggested_reply=suggestion,
             channel=channel,
             created_at=now,
             due_at=sla.due_at(config, post.network, triage.priority, now),

@@ -27,6 +27,22 @@ def fill(text: str, *, name: str = "", handle: str = "") -> str:
         return text  # a stray brace in a saved reply: leave it as written
 
 
-def saved_replies_for(category: str, configured: list[SavedReply]) -> list[SavedReply]:
+def saved_replies_for(category: str, configured: list[SavedReply], language: str = "") -> list[SavedReply]:
+    """The replies that fit a case: its category, and its language first (replies in another language last)."""
     library = configured or DEFAULT_SAVED_REPLIES
-    return [r for r in library if r.category in ("any", category)]
+    fitting = [r for r in library if r.category in ("any", category)]
+    if not language:
+        return fitting
+    return sorted(fitting, key=lambda r: 0 if r.lang == language else 1 if not r.lang else 2)
+
+
+def suggestion_in_language(configured: list[SavedReply], language: str, category: str, *, name: str = "", handle: str = "") -> str:
+    """The first saved reply written in the post's language for its category ("" if the team wrote none).
+
+    The built-in suggestions are English; a post in Spanish gets a Spanish
+    saved reply (`lang = "es"`) or no suggestion at all, never an English one.
+    """
+    for reply in configured:
+        if reply.lang == language and reply.category in ("any", category):
+            return fill(reply.text, name=name, handle=handle)
+    return ""

@@ -33,7 +33,10 @@ class SlackState(StrEnum):
     PENDING = "pending"
     POSTING = "posting"  # claimed; reconcile() settles it if the answer was lost
     POSTED = "posted"
-    SKIPPED = "skipped"  # not shown as a card (triage routed it elsewhere)
+    SKIPPED = "skipped"  # not shown as a card (before the lane existed)
+    LANE = "lane"        # listed in the channel's low-priority lane, waiting for a glance
+    GLANCED = "glanced"  # was in the lane; someone cleared it (still reviewable)
+    HIDDEN = "hidden"    # spam, the brand's own posts, quiet search hits: counted, reviewable
 
 
 class IncidentStatus(StrEnum):

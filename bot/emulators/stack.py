@@ -12,6 +12,7 @@ import time
 
 import requests
 import uvicorn
+from sqlalchemy import select
 
 from bot.flows import workflows
 from bot.app import build_bolt, build_web
@@ -22,6 +23,7 @@ from bot.emulators.slack import SlackEmulator
 from bot.emulators.x import XEmulator, sign_webhook
 from bot.runtime import Runtime, build_runtime
 from bot.slack.ids import case_ref
+from storage import models as m
 
 SIGNING_SECRET = "local-signing-secret"
 CHANNEL = "C0CASES"
@@ -147,8 +149,18 @@ class LocalStack:
 
     def cards(self) -> list[dict]:
         """Top-level messages in the cases channel (not thread replies, not connection notices), oldest first."""
+        lanes = self._lane_ts()
         return [msg for msg in self.slack.messages(CHANNEL)
-                if (not msg.get("thread_ts") or msg.get("thread_ts") == msg.get("ts")) and not _is_notice(msg)]
+                if (not msg.get("thread_ts") or msg.get("thread_ts") == msg.get("ts")) and not _is_notice(msg) and msg["ts"] not in lanes]
+
+    def lanes(self) -> list[dict]:
+        """The low-priority lane message(s) in the cases channel (there should be one)."""
+        lanes = self._lane_ts()
+        return [msg for msg in self.slack.messages(CHANNEL) if msg["ts"] in lanes]
+
+    def _lane_ts(self) -> set[str]:
+        with self.rt.db.session() as session:
+            return {ts for ts in session.scalars(select(m.Notice.ts).where(m.Notice.key.like("lane:%"))) if ts}
 
     def notices(self) -> list[dict]:
         """Connection notices ("Reconnect Facebook") in the cases channel."""

@@ -78,6 +78,7 @@ def deliver(rt: Runtime, max_wait: float = 0.0) -> int:
     rt.publisher.reconcile_messages()
     posted = rt.publisher.deliver_pending(max_wait=max_wait)
     metrics.CARDS_POSTED.inc(posted)
+    rt.publisher.refresh_lane(rt.channel, shown=rt.config.routing.lane_shown)  # after the cards: they matter more
     return posted
 
 

@@ -25,6 +25,8 @@ class Action(StrEnum):
     INCIDENT_ANSWER = "incident_answer"
     INCIDENT_RETRY = "incident_retry"
     INCIDENT_STATUS = "incident_status"
+    MAKE_CASE = "lane_make_case"    # a lane or hidden post becomes a case
+    CLEAR_LANE = "lane_clear"       # the posts in the lane were glanced at
 
 
 class View(StrEnum):
@@ -80,5 +82,20 @@ def parse_incident_ref(value: str | None) -> int:
         if data.get("v") != REF_VERSION:
             raise StaleReference(value)
         return int(data["incident"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise StaleReference(value) from None
+
+
+def post_ref(post_id: int) -> str:
+    """What a lane or review button carries: a stored post, not a case."""
+    return json.dumps({"v": REF_VERSION, "post": post_id}, separators=(",", ":"))
+
+
+def parse_post_ref(value: str | None) -> int:
+    try:
+        data = json.loads(value or "")
+        if data.get("v") != REF_VERSION:
+            raise StaleReference(value)
+        return int(data["post"])
     except (ValueError, TypeError, KeyError, AttributeError):
         raise StaleReference(value) from None

@@ -18,11 +18,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import case as sql_case
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from bot.clock import utcnow
 from bot.domain.states import SlackState
-from bot.slack import blocks, pacing
+from bot.domain import lane
+from bot.slack import blocks, lane_blocks, pacing
 from storage import models as m
 from storage.db import Database
 
@@ -32,6 +34,7 @@ STUCK_AFTER = timedelta(seconds=60)
 MESSAGE_EVENT_TYPE = "socialdesk_message"
 _PRIORITY_RANK = sql_case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=m.Case.priority, else_=4)
 NOTE_RANK = 1  # a line in a card's thread (who did what) goes before normal new cards
+LANE_RANK = 4  # the lane message goes after every card, low priority included
 WAKE_AT_MOST_AFTER = 5.0  # a blocked queue is looked at again this soon at the latest
 DRAIN_FOR = 30.0
 ROUND_WAIT = 20.0  # a caller waits at most this long for the running pump's round  # a wake-up keeps sending at Slack's pace this long before handing over
@@ -75,8 +78,8 @@ class Publisher:
         self._pumping = self._closed = False
         self._timer: threading.Timer | None = None
         # kind -> build(session, row) -> {"text", "blocks", "thread_ts"} or None while its thread parent is not posted
-        self.message_builders = {"note": _build_note}
-        self.after_posted: dict = {}  # kind -> hook(session, row) once posted (e.g. remember an incident's ts)
+        self.message_builders = {"note": _build_note, "lane": _build_lane}
+        self.after_posted: dict = {"lane": _lane_posted}  # kind -> hook(session, row) once posted (e.g. remember an incident's ts)
         self.parent_finders: dict = {}  # kind -> (session, row) -> thread parent ts list, for reconcile
 
     # -- new posts and messages, paced ------------------------------------------
@@ -429,9 +432,85 @@ class Publisher:
         self.enqueue(channel, "note", case_id, text, rank=NOTE_RANK)
         self.deliver_pending()
 
+    # -- the low-priority lane -----------------------------------------------------
+
+    def refresh_lane(self, channel: str, *, shown: int = 10) -> bool:
+        """Post the lane message once (queued and paced like any message), then edit it in place; True if Slack was called.
+
+        One message per channel whatever the number of posts: a row in
+        `notices` ("lane:<channel>") is claimed before the message is queued,
+        and keeps its ts and the signature of what it shows, so it is edited
+        only when its posts change.
+        """
+        if not channel:
+            return False
+        key = _lane_key(channel)
+        with self.db.session() as session:
+            view = lane.lane(session, shown=shown)
+            row = session.get(m.Notice, key)
+            state = None if row is None else (row.ts, row.text)
+            text, body = lane_blocks.lane_message(view.total, view.posts, view.newest_id)
+        if state is None:
+            if view.total == 0:
+                return False
+            try:
+                with self.db.session() as session:
+                    session.add(m.Notice(key=key, channel=channel, text="", created_at=utcnow()))
+            except IntegrityError:
+                return False  # another process queued it
+            self.enqueue(channel, "lane", shown, rank=LANE_RANK)
+            self.deliver_pending()
+            return True
+        ts, posted = state
+        if ts is None or posted == _lane_signature(view):
+            return False  # still queued, or it already shows this
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=text, blocks=body)
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else "error"
+            log.warning("could not update the lane message: %s", error)
+            if error in ("message_not_found", "cant_update_message"):
+                with self.db.session() as session:  # someone deleted it: queue a fresh one next time
+                    gone = session.get(m.Notice, key)
+                    if gone is not None:
+                        session.delete(gone)
+            return True
+        except (URLError, OSError) as exc:
+            log.warning("no answer from Slack updating the lane message (%s)", type(exc).__name__)
+            return True
+        with self.db.session() as session:
+            row = session.get(m.Notice, key)
+            if row is not None:
+                row.text = _lane_signature(view)
+        return True
+
 
 def _build_note(session, row: m.SlackMessage) -> dict | None:
     ts = session.scalar(select(m.Case.card_ts).where(m.Case.id == row.ref_id))
     if not ts:
         return None
     return {"text": row.text, "thread_ts": ts}
+
+
+def _lane_key(channel: str) -> str:
+    return f"lane:{channel}"
+
+
+def _lane_signature(view: lane.LaneView) -> str:
+    return f"{view.total}:" + ",".join(str(p.id) for p in view.posts)
+
+
+def _build_lane(session, row: m.SlackMessage) -> dict:
+    """The lane as it is when the message goes out (`ref_id` is how many posts it lists)."""
+    view = lane.lane(session, shown=row.ref_id or 10)
+    text, body = lane_blocks.lane_message(view.total, view.posts, view.newest_id)
+    notice = session.get(m.Notice, _lane_key(row.channel))
+    if notice is not None:
+        notice.text = _lane_signature(view)
+    return {"text": text, "blocks": body}
+
+
+def _lane_posted(session, row: m.SlackMessage) -> None:
+    notice = session.get(m.Notice, _lane_key(row.channel))
+    if notice is not None:
+        notice.ts = row.ts
