@@ -8,7 +8,7 @@ UPDATE before the case is written.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -75,7 +75,7 @@ def make_case(session: Session, post_id: int, user_id: str, *, config: FileConfi
     category = triage.category if triage.category in CASE_CATEGORIES else "complaint"
     priority = "normal" if triage.priority == "low" and category != "praise" else triage.priority
     reasons = [category, *(r for r in triage.reasons[1:]), "made a case from the lane"]
-    shown = triage.__class__(**{**triage.__dict__, "category": category, "priority": priority, "reasons": tuple(reasons)})
+    shown = replace(triage, category=category, priority=priority, reasons=tuple(reasons))
     suggestion = suggest_reply(shown, name=post.author_name, handle=post.author_handle, network=post.network) or \
         suggestion_in_language(config.saved_replies, shown.language, category, name=post.author_name, handle=post.author_handle)
     case = m.Case(

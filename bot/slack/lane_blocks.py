@@ -54,6 +54,8 @@ def lane_message(total: int, posts: list[m.Post], newest_id: int) -> tuple[str, 
 
 
 GROUP_LABEL = {"spam": "spam", "own": "our own posts", "search": "quiet search hits", "lane": "in the lane", "glanced": "glanced at"}
+GROUP_NONE = {"spam": "No spam", "own": "None of our own posts", "search": "No quiet search hits", "lane": "Nothing in the lane",
+              "glanced": "Nothing glanced at"}
 
 
 def review_message(what: str, counts: dict[str, int], posts: list[m.Post], days: int) -> tuple[str, list[dict]]:
@@ -62,7 +64,7 @@ def review_message(what: str, counts: dict[str, int], posts: list[m.Post], days:
     text = f"Kept out of the cards in the last {days} days: " + ", ".join(f"{GROUP_LABEL.get(g, g)} {n}" for g, n in counts.items())
     body = [section(f":mag: *Kept out of the cards in the last {days} days*\n{summary}")]
     if not posts:
-        body.append(context(f"Nothing {GROUP_LABEL.get(what, what)} to show. `/socialdesk review spam|own|search|lane|glanced`"))
+        body.append(context(f"{GROUP_NONE.get(what, 'Nothing')} in the last {days} days. `/socialdesk review spam|own|search|lane|glanced`"))
         return text, body
     body.append(context(f"The newest {GROUP_LABEL.get(what, what)}: *Make a case* re-files one as a normal card."))
     for post in posts[:LANE_LIMIT]:
