@@ -19,7 +19,7 @@ from storage import models as m
 
 def saved_for(rt: Runtime, case: m.Case) -> list[tuple[str, str]]:
     root = case.root
-    saved = [(r.name, fill(r.text, name=root.author_name, handle=root.author_handle)) for r in saved_replies_for(case.category, rt.config.saved_replies, language.detect(root.text))]
+    saved = [(r.name, fill(r.text, name=root.author_name, handle=root.author_handle)) for r in saved_replies_for(case.category, rt.config.saved_replies, language.from_reasons(case.reasons))]
     if case.alternative_reply:
         saved.insert(0, ("Sent for a similar case", case.alternative_reply))
     return saved

@@ -132,6 +132,12 @@ def name(code: str) -> str:
     return LANGUAGES.get(code, code)
 
 
+def from_reasons(reasons: list[str] | tuple[str, ...]) -> str:
+    """The language a card's reasons name ("Spanish" -> "es"), "en" when they name none: no detection, no model load."""
+    by_name = {v: k for k, v in LANGUAGES.items()}
+    return next((by_name[r] for r in reasons or () if r in by_name), "en")
+
+
 def is_trained(code: str) -> bool:
     """Whether the English triage can read this post ("und" has no words to misread)."""
     return code in TRAINED or code == UNDETERMINED

@@ -145,3 +145,28 @@ def test_the_demo_posts_are_triaged_right():
     assert got == {"maya_travels": "complaint", "devon_builds": "complaint", "li.wei": "question",
                    "sunny_side": "praise", "grumpy_gus": "complaint"}
     assert [classify(text).category for _, text in FACEBOOK_COMMENTS] == ["complaint", "question"]
+
+
+def test_saved_replies_follow_the_language():
+    from bot.config import SavedReply
+    from bot.domain.saved_replies import saved_replies_for, suggestion_in_language
+
+    library = [SavedReply(name="EN", text="Hi {first_name}, sorry!", category="complaint"),
+               SavedReply(name="DE", text="Hallo {first_name}, das tut uns leid.", category="complaint", lang="de"),
+               SavedReply(name="ES", text="Hola {first_name}, lo sentimos.", category="any", lang="es")]
+    assert [r.name for r in saved_replies_for("complaint", library, "es")] == ["ES", "EN", "DE"]
+    assert [r.name for r in saved_replies_for("complaint", library)] == ["EN", "DE", "ES"]
+    assert suggestion_in_language(library, "de", "complaint", name="Jonas Weber") == "Hallo Jonas, das tut uns leid."
+    assert suggestion_in_language(library, "de", "praise", name="Jonas") == ""
+    assert suggestion_in_language(library, "fr", "complaint", name="Jonas") == ""
+    assert language.from_reasons(["complaint", "German", NOT_TRAINED]) == "de"
+    assert language.from_reasons(["complaint", "angry"]) == "en"
+
+
+def test_a_bad_language_code_in_a_saved_reply_is_a_config_error(tmp_path):
+    from bot.config import ConfigError, load_file_config
+
+    path = tmp_path / "socialdesk.toml"
+    path.write_text('[[saved_replies]]\nname = "x"\ntext = "y"\nlang = "spanish"\n')
+    with pytest.raises(ConfigError, match="two-letter language code"):
+        load_file_config(path)
