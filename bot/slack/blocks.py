@@ -14,7 +14,7 @@ from bot.domain import sla
 from bot.domain.states import CaseStatus, ReplyStatus, OPEN_STATUSES, WAITING_STATUSES
 from bot.networks import ByNetwork, info
 from bot.slack.ids import ANYWAY, INPUT, Action, Block, View, case_ref
-from bot.slack.text import compact_number, escape, truncate  # noqa: F401 - escape is re-exported
+from bot.slack.text import compact_number, escape, one_line, truncate  # noqa: F401 - escape is re-exported
 from storage import models as m
 
 NETWORK_LABEL = ByNetwork("label")
@@ -70,8 +70,8 @@ def quote_block(text: str) -> str:
 
 
 def author_line(post: m.Post) -> str:
-    name = escape(post.author_name) or "Someone"
-    handle = f" @{escape(post.author_handle)}" if post.author_handle else ""
+    name = one_line(post.author_name) or "Someone"
+    handle = f" @{one_line(post.author_handle)}" if post.author_handle else ""
     followers = f" · {compact_number(post.author_followers)} followers" if post.author_followers else ""
     return f"*{name}*{handle}{followers}"
 
@@ -286,7 +286,7 @@ def card_fallback(case: m.Case) -> str:
     """Notification text: plain words, no customer markup."""
     label = NETWORK_LABEL.get(case.network, case.network)
     who = f"@{case.root.author_handle}" if case.root.author_handle else "a customer"
-    return f"New {case.priority} {case.category} on {label} from {escape(who)}"
+    return f"New {case.priority} {case.category} on {label} from {one_line(who)}"
 
 
 def follow_up(post: m.Post) -> list[dict]:
@@ -294,7 +294,7 @@ def follow_up(post: m.Post) -> list[dict]:
 
 
 def follow_up_fallback(post: m.Post) -> str:
-    return f"Follow-up from @{escape(post.author_handle or 'customer')}"
+    return f"Follow-up from @{one_line(post.author_handle or 'customer')}"
 
 
 def history_entry(actor: str, action: str, detail: str = "") -> str:

@@ -12,14 +12,14 @@ from bot.domain import sla
 from bot.domain.oncall import OnCall
 from bot.slack.blocks import NETWORK_LABEL, PRIORITY_BADGE, button, context, escape, link, section, slack_date
 from bot.slack.ids import Action
-from bot.slack.text import truncate
+from bot.slack.text import one_line, truncate
 from storage import models as m
 
 
 def _what(case: m.Case) -> str:
     root = case.root
     who = f"@{root.author_handle}" if root.author_handle else (root.author_name or "a customer")
-    return f"{PRIORITY_BADGE.get(case.priority, case.priority)} {escape(case.category)} on {NETWORK_LABEL.get(case.network, case.network)} from *{escape(who)}*"
+    return f"{PRIORITY_BADGE.get(case.priority, case.priority)} {escape(case.category)} on {NETWORK_LABEL.get(case.network, case.network)} from *{one_line(who)}*"
 
 
 def _excerpt(case: m.Case) -> str:

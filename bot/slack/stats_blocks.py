@@ -12,7 +12,7 @@ from bot.domain.spend import MonthSpend
 from bot.domain.states import CaseStatus
 from bot.domain.stats import Report, SlowCase, Totals
 from bot.slack.blocks import NETWORK_EMOJI, NETWORK_LABEL, PRIORITY_BADGE, context, escape, link, mrkdwn, plain, section
-from bot.slack.text import truncate
+from bot.slack.text import one_line, truncate
 
 AGENT_LINES = 15
 WAITING_ON = {CaseStatus.PENDING_APPROVAL: " · held for an approver", CaseStatus.FAILED: " · :warning: reply failed", CaseStatus.REPLYING: " · sending now"}
@@ -184,7 +184,7 @@ def stats_fallback(report: Report) -> str:
 
 def _slow_line(case: SlowCase, now: datetime) -> str:
     label = NETWORK_LABEL.get(case.network, case.network)
-    who = f"@{escape(case.author_handle)}" if case.author_handle else "a customer"
+    who = f"@{one_line(case.author_handle)}" if case.author_handle else "a customer"
     text = escape(truncate(" ".join(case.text.split()), 90)) if case.text.strip() else "_(no text)_"
     late = " · :warning: past SLA" if case.due_at and case.due_at < now else ""
     claimed = f" · <@{case.claimed_by}> is on it" if case.claimed_by else ""
