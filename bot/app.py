@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import timedelta
+from urllib.parse import parse_qs
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
@@ -47,7 +49,13 @@ def build_web(rt: Runtime, bolt: App | None) -> Starlette:
     """The HTTP surface; in Socket Mode `bolt` is None and /slack/events is not served."""
 
     async def slack_events(request: Request) -> Response:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_SLACK_BODY:
+            return JSONResponse({"error": "request too large"}, status_code=413)
         body = await request.body()
+        refusal = malformed_slack_request(request.headers, body)
+        if refusal is not None:
+            return JSONResponse({"error": refusal[1]}, status_code=refusal[0])
         with metrics.SLACK_REQUESTS.time():
             bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
         return to_starlette_response(bolt_response)
@@ -79,6 +87,23 @@ def build_web(rt: Runtime, bolt: App | None) -> Starlette:
     if bolt is not None:
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
     return Starlette(routes=routes)
+
+
+MAX_SLACK_BODY = 1_000_000  # Slack's own payloads are a few kB; a modal with 100 blocks stays far below this
+
+
+def malformed_slack_request(headers, body: bytes) -> tuple[int, str] | None:
+    """What must be refused before Bolt sees it (nothing else happens, no one is messaged): (status, reason) or None."""
+    if len(body) > MAX_SLACK_BODY:
+        return 413, "request too large"
+    if not headers.get("x-slack-request-timestamp", "").isdigit():
+        return 401, "invalid request"  # Bolt would fail parsing it, and its error handler would post to whoever the body names
+    if body.startswith(b"payload="):
+        try:
+            json.loads(parse_qs(body.decode("utf-8"), keep_blank_values=True).get("payload", [""])[0])
+        except (UnicodeDecodeError, ValueError):
+            return 400, "payload is not JSON"
+    return None
 
 
 async def _within(call, what: str) -> str | None:
