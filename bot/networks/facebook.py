@@ -91,7 +91,10 @@ def _parse_time(value) -> datetime:
     """Graph reads give "2025-03-22T18:20:04+0000"; webhooks give epoch seconds (Messenger: milliseconds)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = value / 1000 if value > 10**11 else value
-        return datetime.fromtimestamp(seconds, timezone.utc)
+        try:
+            return datetime.fromtimestamp(seconds, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"time {str(value)[:30]} is out of range") from None
     text = str(value)
     if text.isdigit():
         return _parse_time(int(text))
