@@ -88,9 +88,13 @@ class Runtime:
 
         return self.background.submit(run)
 
-    def close(self) -> None:
+    def drain(self) -> None:
+        """Finish the background work already handed over (sends, card edits); take no new work."""
         self.publisher.close()
         self.background.shutdown(wait=True, cancel_futures=False)
+
+    def close(self) -> None:
+        self.drain()
         self.db.dispose()
 
 

@@ -79,6 +79,8 @@ class Scheduler:
             extra = {"next_run_time": now} if job.run_at_start else {}
             self.scheduler.add_job(_safely(job), job.trigger, id=job.id, name=job.id, replace_existing=True, **job.trigger_args, **extra)
 
-    def stop(self) -> None:
-        self.scheduler.shutdown(wait=False)
+    def stop(self, wait: bool = False) -> None:
+        """Stop scheduling; with `wait`, running jobs finish first (the lock is held until they do)."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=wait)
         self.lock.release()

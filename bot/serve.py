@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
+import time
+from contextlib import contextmanager
 
 from urllib.error import URLError
 
@@ -19,6 +22,37 @@ from bot.scheduler import Scheduler
 from bot.triage.model import get_model
 
 log = logging.getLogger("socialdesk")
+# SIGTERM to exit: HTTP stops taking requests and finishes those in flight, the scheduler
+# stops, running jobs and sends finish; whatever is still running after this is abandoned
+# (an uncertain send is looked up on the network before it is ever sent again).
+DRAIN_SECONDS = float(os.environ.get("SOCIALDESK_DRAIN_SECONDS", "20"))
+
+
+class _Server(uvicorn.Server):
+    """uvicorn with the process's own signal handling: its own re-raises the signal after
+    serving, which kills the process before the scheduler and the sends in flight are drained."""
+
+    @contextmanager
+    def capture_signals(self):
+        yield
+
+
+def drain(scheduler, rt, budget: float) -> bool:
+    """Stop the scheduler and wait for running work, within `budget` seconds; True if all finished."""
+    deadline = time.monotonic() + budget
+    done = threading.Event()
+
+    def stop_everything():
+        if scheduler:
+            scheduler.stop(wait=True)
+        rt.drain()
+        done.set()
+
+    threading.Thread(target=stop_everything, name="socialdesk-drain", daemon=True).start()
+    finished = done.wait(max(0.0, deadline - time.monotonic()))
+    if not finished:
+        log.warning("stopping with work still running after %.0fs; it is abandoned and settled after restart", budget)
+    return finished
 
 
 def missing_settings(settings, *, socket_mode: bool) -> list[str]:
@@ -58,6 +92,20 @@ def run(role: str = "all") -> int:
     # Load triage before anything is served: a model that cannot load stops the start
     # here, instead of the first post failing (it is never retrained on the fly).
     get_model()
+    stop = threading.Event()
+    server: _Server | None = None
+
+    def on_signal(signum, _frame):
+        if stop.is_set() and signum == signal.SIGINT:
+            log.warning("second Ctrl-C: exiting without waiting")
+            os._exit(1)
+        log.info("received %s: draining (at most %.0fs)", signal.Signals(signum).name, DRAIN_SECONDS)
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
     rt = build_runtime(settings, config)
     try:
         _reach_slack(rt)
@@ -69,9 +117,9 @@ def run(role: str = "all") -> int:
         log.warning("no network is configured (X_* or FACEBOOK_* variables); only Slack is served")
     bolt = build_bolt(rt)
     scheduler = Scheduler(rt) if role in ("all", "worker") else None
+    socket_handler = None
     if scheduler:
         scheduler.start()
-    socket_handler = None
     if socket_mode and role in ("all", "web"):
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -94,23 +142,28 @@ def run(role: str = "all") -> int:
             raise StartupError(f"Could not open the Socket Mode connection to Slack ({type(exc).__name__}): check this machine's "
                                "network and proxy settings.") from None
         log.info("connected to Slack in Socket Mode")
+    finished = False
     try:
         if role == "worker":
-            stop = threading.Event()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: stop.set())
             log.info("worker running the scheduler; Ctrl-C to stop")
             stop.wait()
-        else:
+        elif not stop.is_set():
             web = build_web(rt, None if socket_handler else bolt)
             log.info("serving on http://%s:%s", settings.host, settings.port)
-            uvicorn.Server(uvicorn.Config(web, host=settings.host, port=settings.port, log_level="warning", access_log=False)).run()
+            server = _Server(uvicorn.Config(web, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                                            timeout_graceful_shutdown=max(1, int(DRAIN_SECONDS / 2))))
+            if not stop.is_set():
+                server.run()
     finally:
         if socket_handler:
             socket_handler.close()
-        if scheduler:
-            scheduler.stop()
-        rt.close()
+        finished = drain(scheduler, rt, DRAIN_SECONDS / 2)
+        rt.db.dispose()
+        log.info("stopped")
+    if not finished:
+        # Threads still stuck in a network call would keep the interpreter alive: leave now.
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 
