@@ -167,7 +167,7 @@ def test_the_demo_runs_the_whole_loop_offline(tmp_path):
         assert step in out, out[-3000:]
 
 
-@pytest.mark.timeout(320)  # a full refit in a subprocess: its own 300 s limit applies, not the suite's 120 s
+@pytest.mark.timeout(320)  # a full refit in a subprocess: its own 300 s limit applies, plus start-up
 def test_train_uses_the_teams_stored_corrections(tmp_path):
     from datetime import datetime, timezone
 
