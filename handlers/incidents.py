@@ -135,18 +135,26 @@ def register(app: App, rt: Runtime) -> None:
         client.views_open(trigger_id=body["trigger_id"], view=incident_blocks.answer_modal(
             view, incident_blocks.plan_line(plan.per_network, plan.already)))
 
-    @app.view(View.INCIDENT_ANSWER.value)
-    def answer_submitted(ack: Ack, body: dict, view: dict, client: WebClient):
+    def _incident_form(ack: Ack, body: dict, view: dict, not_allowed: str) -> tuple[str, str, int] | None:
+        """Who submitted, the text, and the incident; None once the modal has been told why not."""
         user = body["user"]["id"]
         text = (view.get("state", {}).get("values", {}).get(Block.REPLY.value, {}).get(INPUT, {}).get("value") or "").strip()
         try:
             incident_id = parse_incident_ref(view.get("private_metadata"))
         except StaleReference:
             ack(response_action="errors", errors={Block.REPLY.value: "This form comes from an older version of socialdesk."})
-            return
+            return None
         if not rt.config.roles.may_answer(user):
-            ack(response_action="errors", errors={Block.REPLY.value: "You are not allowed to answer customers, so nothing was sent."})
+            ack(response_action="errors", errors={Block.REPLY.value: not_allowed})
+            return None
+        return user, text, incident_id
+
+    @app.view(View.INCIDENT_ANSWER.value)
+    def answer_submitted(ack: Ack, body: dict, view: dict, client: WebClient):
+        form = _incident_form(ack, body, view, "You are not allowed to answer customers, so nothing was sent.")
+        if form is None:
             return
+        user, text, incident_id = form
         try:
             with rt.db.session() as session:
                 incidents.answer_all(session, incident_id, text, user, limits(rt))
@@ -167,16 +175,10 @@ def register(app: App, rt: Runtime) -> None:
 
     @app.view(View.INCIDENT_STATUS.value)
     def status_submitted(ack: Ack, body: dict, view: dict, client: WebClient):
-        user = body["user"]["id"]
-        text = (view.get("state", {}).get("values", {}).get(Block.REPLY.value, {}).get(INPUT, {}).get("value") or "").strip()
-        try:
-            incident_id = parse_incident_ref(view.get("private_metadata"))
-        except StaleReference:
-            ack(response_action="errors", errors={Block.REPLY.value: "This form comes from an older version of socialdesk."})
+        form = _incident_form(ack, body, view, "You are not allowed to post for the brand, so nothing was sent.")
+        if form is None:
             return
-        if not rt.config.roles.may_answer(user):
-            ack(response_action="errors", errors={Block.REPLY.value: "You are not allowed to post for the brand, so nothing was sent."})
-            return
+        user, text, incident_id = form
         try:
             with rt.db.session() as session:
                 ids = incidents.queue_status(session, incident_id, text, user, sorted(rt.networks), limits(rt))
