@@ -18,7 +18,7 @@ from bot.slack.blocks import history_entry
 from bot.slack.ids import INPUT, Action, Block, StaleReference, View, parse_case_ref, parse_incident_ref
 from bot.slack.text import escape
 from handlers.commands import Subcommand
-from handlers.common import NOT_ALLOWED, STALE, tell
+from handlers.common import NOT_ALLOWED, allowed_click, tell
 from storage import models as m
 
 USAGE = "incident [start <what is wrong> | list | resolve <#> [final update] | merge <#> into <#> | split <#> <words>]"
@@ -113,16 +113,7 @@ def _post_status(rt: Runtime, incident_id: int, ids: list[int]) -> None:
 
 def register(app: App, rt: Runtime) -> None:
     def _incident_click(ack: Ack, body: dict, client: WebClient, action: dict) -> int | None:
-        ack()
-        try:
-            incident_id = parse_incident_ref(action.get("value"))
-        except StaleReference:
-            tell(client, body, STALE)
-            return None
-        if not rt.config.roles.may_answer(body["user"]["id"]):
-            tell(client, body, NOT_ALLOWED)
-            return None
-        return incident_id
+        return allowed_click(ack, body, client, action, parse_incident_ref, rt.config.roles)
 
     @app.action(Action.INCIDENT_ANSWER.value)
     def answer(ack: Ack, body: dict, client: WebClient, action: dict):
@@ -200,16 +191,10 @@ def register(app: App, rt: Runtime) -> None:
 
     @app.action(Action.INCIDENT_RESOLVE.value)
     def resolve(ack: Ack, body: dict, client: WebClient, action: dict):
-        ack()
-        try:
-            incident_id = parse_incident_ref(action.get("value"))
-        except StaleReference:
-            tell(client, body, STALE)
+        incident_id = _incident_click(ack, body, client, action)
+        if incident_id is None:
             return
         user = body["user"]["id"]
-        if not rt.config.roles.may_answer(user):
-            tell(client, body, NOT_ALLOWED)
-            return
         try:
             with rt.db.session() as session:
                 incidents.resolve(session, incident_id, user)
@@ -220,16 +205,10 @@ def register(app: App, rt: Runtime) -> None:
 
     @app.action(Action.INCIDENT_MOVE_OUT.value)
     def move_out(ack: Ack, body: dict, client: WebClient, action: dict):
-        ack()
-        try:
-            case_id = parse_case_ref(action.get("value"))
-        except StaleReference:
-            tell(client, body, STALE)
+        case_id = allowed_click(ack, body, client, action, parse_case_ref, rt.config.roles)
+        if case_id is None:
             return
         user = body["user"]["id"]
-        if not rt.config.roles.may_answer(user):
-            tell(client, body, NOT_ALLOWED)
-            return
         try:
             with rt.db.session() as session:
                 incident_id = incidents.move_out(session, case_id, user)

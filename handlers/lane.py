@@ -12,9 +12,9 @@ from bot.domain.cases import CaseError
 from bot.flows import workflows
 from bot.runtime import Runtime
 from bot.slack import lane_blocks
-from bot.slack.ids import Action, StaleReference, parse_post_ref
+from bot.slack.ids import Action, parse_post_ref
 from handlers.commands import Subcommand
-from handlers.common import NOT_ALLOWED, STALE, tell
+from handlers.common import NOT_ALLOWED, STALE, allowed_click, tell
 
 MADE = ":white_check_mark: Made a case: its card is in the channel now."
 
@@ -37,16 +37,10 @@ REVIEW = Subcommand("review", "review [spam|own|search|lane|glanced]", "what tri
 def register(app: App, rt: Runtime) -> None:
     @app.action(Action.MAKE_CASE.value)
     def make_case(ack: Ack, body: dict, client: WebClient, action: dict):
-        ack()  # Slack's 3 seconds; the card follows
-        try:
-            post_id = parse_post_ref(action.get("value"))
-        except StaleReference:
-            tell(client, body, STALE)
+        post_id = allowed_click(ack, body, client, action, parse_post_ref, rt.config.roles)  # the card follows
+        if post_id is None:
             return
         user_id = body["user"]["id"]
-        if not rt.config.roles.may_answer(user_id):
-            tell(client, body, NOT_ALLOWED)
-            return
         try:
             with rt.db.session() as session:
                 lane.make_case(session, post_id, user_id, config=rt.config, channel=rt.channel)
