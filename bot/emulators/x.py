@@ -34,8 +34,11 @@ _ROUTES = [
     ("POST", r"/2/tweets", "create_tweet"),
     ("DELETE", r"/2/tweets/(?P<id>\d+)", "delete_tweet"),
     ("POST", r"/2/dm_conversations/with/(?P<id>\d+)/messages", "dm"),
+    ("GET", r"/2/dm_conversations/with/(?P<id>\d+)/dm_events", "dm_events"),
 ]
-_USER_CONTEXT_ROUTES = frozenset({"me", "create_tweet", "delete_tweet", "dm"})
+_USER_CONTEXT_ROUTES = frozenset({"me", "create_tweet", "delete_tweet", "dm", "dm_events"})
+# Search operators the emulator honours (the rest are ignored): who wrote it, what it answers, which conversation.
+_OPERATORS = re.compile(r"(?<!\S)(from|in_reply_to_tweet_id|conversation_id):(\S+)")
 
 
 def _problem(status: int, detail: str | None = None, type_: str = "about:blank", **extra: Any) -> dict:
@@ -414,9 +417,20 @@ class XEmulator(EmulatorServer):
     def _route_search(self, request: Request) -> Reply:
         query = request.query.get("query", "")
         matches = _matcher(query)
-        if matches is None:
+        operators = _OPERATORS.findall(query)
+        if matches is None and not operators:
             return _invalid(f"Invalid query: [{query}]", query=query)
-        return self._timeline(request, [t for t in self._sorted() if matches(t["text"])], 10, "next_token")
+        tweets = [t for t in self._sorted() if (matches is None or matches(t["text"])) and all(self._operator(t, *o) for o in operators)]
+        return self._timeline(request, tweets, 10, "next_token")
+
+    def _operator(self, tweet: dict, name: str, value: str) -> bool:
+        value = value.strip('"()')
+        if name == "from":
+            author = self._users.get(tweet["author_id"], {})
+            return value.lower() in (author.get("username", "").lower(), tweet["author_id"])
+        if name == "in_reply_to_tweet_id":
+            return {"type": "replied_to", "id": value} in tweet.get("referenced_tweets", [])
+        return tweet["conversation_id"] == value
 
     def _summoned(self, tweet: dict) -> bool:
         """X's 2026 rule for self-serve apps: reply only where the author mentioned or quoted the brand (or is it)."""
@@ -490,5 +504,18 @@ class XEmulator(EmulatorServer):
             return 403, {}, _problem(403, "You are not permitted to send a Direct Message to this user.")
         event = {"dm_conversation_id": f"{self.brand_id}-{id}",
                  "dm_event_id": str(_SNOWFLAKE_BASE + next(self._snowflakes))}
-        self._dms.append({"participant_id": id, **copy.deepcopy(body), **event})
+        self._dms.append({"participant_id": id, **copy.deepcopy(body), **event, "created_at": datetime.now(timezone.utc)})
         return 201, {}, {"data": event}
+
+    def _route_dm_events(self, request: Request, id: str) -> Reply:
+        """The brand's one-to-one conversation with a user, newest first (the messages the brand sent)."""
+        if id not in self._users:
+            return _invalid(f"The `participant_id` [{id}] does not exist", participant_id=id)
+        events = [
+            {"id": dm["dm_event_id"], "event_type": "MessageCreate", "text": dm.get("text", ""), "sender_id": self.brand_id,
+             "dm_conversation_id": dm["dm_conversation_id"], "created_at": _iso(dm["created_at"])}
+            for dm in reversed(self._dms) if dm["participant_id"] == id
+        ]
+        if not events:
+            return 200, {}, {"meta": {"result_count": 0}}
+        return 200, {}, {"data": events, "meta": {"result_count": len(events)}}

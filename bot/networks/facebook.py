@@ -654,6 +654,31 @@ class FacebookNetwork:
     def private_reply_blocker(self, target: Target, now: datetime) -> str | None:
         return self._blocker(target, now, quick=True)
 
+    def find_reply(self, target: Target, kind: str, text: str, since: datetime) -> SentReply | None:
+        """The Page's reply under this comment or post (public), or its private reply, if Facebook shows one.
+
+        Asked before resending a reply whose outcome is unknown; NetworkError means Facebook could not say.
+        """
+        if target.kind == "message":
+            raise Unavailable("Facebook offers no way to look up a Messenger answer; check the conversation")
+        if kind != "public":
+            item = self._call(target.external_id, params={"fields": "can_reply_privately"})
+            # False once a private reply went out: the one the bot may have sent.
+            return SentReply(external_id="", url="") if item.get("can_reply_privately") is False else None
+        found = []
+        for item in self._pages(f"{target.external_id}/comments", {"fields": "id,from,message,created_time", "filter": "stream", "limit": 100}):
+            author = (item.get("from") or {}).get("id")
+            try:
+                created = _parse_time(item["created_time"]) if item.get("created_time") else None
+            except ValueError:
+                created = None
+            if str(author) == str(self.page_id) and (created is None or created >= since - timedelta(minutes=1)):
+                found.append(item)
+        best = next((c for c in found if c.get("message") == text), found[0] if found else None)
+        if best is None:
+            return None
+        return SentReply(external_id=str(best["id"]), url=self._reply_url(str(best["id"])))
+
     def _blocker(self, target: Target, now: datetime, *, quick: bool) -> str | None:
         if target.kind == "message":
             return "this is already a private Messenger conversation; Approve answers it there"

@@ -139,6 +139,11 @@ def build(settings: Settings, config: FileConfig, db=None) -> "XNetwork | None":
     )
 
 
+def _after(moment: datetime | None, since: datetime) -> bool:
+    """Posted at or after `since` (a minute of slack for clocks that disagree); unknown times count."""
+    return moment is None or moment >= since - timedelta(minutes=1)
+
+
 class XNetwork:
     info = INFO
     name = INFO.name
@@ -365,6 +370,31 @@ class XNetwork:
 
     def private_reply_blocker(self, target: Target, now: datetime) -> str | None:
         return None  # X answers DMs-closed only when we try; that refusal is shown on the card
+
+    # -- did it go out? -----------------------------------------------------------
+
+    def find_reply(self, target: Target, kind: str, text: str, since: datetime) -> SentReply | None:
+        """The brand's reply to this post (public) or DM to its author (private) sent since `since`, if X has it.
+
+        Asked before resending a reply whose outcome is unknown; NetworkError means X could not say.
+        """
+        user_id, username = self._me()
+        try:
+            if kind == "public":
+                response = self.client.search_recent_tweets(
+                    f"in_reply_to_tweet_id:{target.external_id} from:{username}", max_results=100,
+                    tweet_fields=["created_at", "author_id", "referenced_tweets"], user_auth=True,
+                )
+                found = [t for t in response.data or [] if str(t.author_id) == user_id and _after(t.created_at, since)]
+                best = next((t for t in found if t.text == text), found[0] if found else None)
+                return SentReply(external_id=str(best.id), url=f"https://x.com/{username}/status/{best.id}") if best else None
+            response = self.client.get_direct_message_events(
+                participant_id=target.author_external_id, dm_event_fields=["created_at", "sender_id", "text"], max_results=100, user_auth=True,
+            )
+            found = [e for e in response.data or [] if str(e.sender_id) == user_id and e.text == text and _after(e.created_at, since)]
+            return SentReply(external_id=str(found[0].id), url="") if found else None
+        except Exception as exc:  # noqa: BLE001 - translated below
+            raise _translate(exc, write=False) from exc
 
     # -- webhooks (account activity) -------------------------------------------
 
