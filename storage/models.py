@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -63,6 +64,11 @@ class Case(Base):
     alternative_reply: Mapped[str | None] = mapped_column(Text, nullable=True)  # sent before for a similar case
     channel: Mapped[str] = mapped_column(String(32), default="")
     card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The card catches up: every change bumps card_version; card_shown is the version Slack last accepted.
+    card_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    card_shown: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    card_lease: Mapped[str | None] = mapped_column(String(32), nullable=True)  # who edits the card now
+    card_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # answered an on-call page
@@ -89,6 +95,8 @@ class Case(Base):
         # due_at makes it covering for the stats backlog, so the plan never falls back to a table scan
         Index("ix_cases_status_created", "status", "created_at", "due_at"),
         Index("ix_cases_created", "created_at"),
+        # Only stale cards are in it, so the job that re-edits them never scans every case.
+        Index("ix_cases_card_stale", "id", sqlite_where=text("card_shown < card_version"), postgresql_where=text("card_shown < card_version")),
     )
 
     @property

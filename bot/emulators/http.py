@@ -142,6 +142,11 @@ class EmulatorServer(ABC):
         with self._lock:
             self._faults.append(_Fault(route, status, body, dict(headers or {}), times, delay))
 
+    def clear_faults(self) -> None:
+        """Answer normally again: forget the failures still pending from `fail()`."""
+        with self._lock:
+            self._faults.clear()
+
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01, what: str = ""):
         """Poll `predicate` until it returns something truthy and return that; raise TimeoutError otherwise."""
         deadline = time.monotonic() + timeout

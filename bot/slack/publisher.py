@@ -13,11 +13,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.error import URLError
+from uuid import uuid4
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import case as sql_case
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -31,6 +32,8 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 EVENT_TYPE = "socialdesk_post"
 STUCK_AFTER = timedelta(seconds=60)
+# Longer than one chat.update can take (15 s timeout, Retry-After waits): a lease this old was left by a dead process.
+CARD_LEASE = timedelta(seconds=60)
 MESSAGE_EVENT_TYPE = "socialdesk_message"
 _PRIORITY_RANK = sql_case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=m.Case.priority, else_=4)
 NOTE_RANK = 1  # a line in a card's thread (who did what) goes before normal new cards
@@ -233,7 +236,8 @@ class Publisher:
             log.warning("no answer from Slack posting %s %s (%s); will reconcile", item.source, item.id, type(exc).__name__)
             return "wait", ERROR_PAUSE
         if item.source == "post":
-            self._mark_posted(item.id, response["ts"], message.get("thread_ts") is None)
+            self._mark_posted(item.id, response["ts"], message.get("thread_ts") is None,
+                              shown=message["metadata"]["event_payload"].get("card_version"))
         else:
             self._mark_message_posted(item.id, response["ts"])
         return "posted", 0.0
@@ -252,9 +256,10 @@ class Publisher:
                 text, body = blocks.card_fallback(case), blocks.case_card(case)
             else:
                 text, body = blocks.follow_up_fallback(post), blocks.follow_up(post)
+            payload = {"post_id": post_id, **({"card_version": case.card_version} if is_root else {})}
             return dict(
                 channel=case.channel, text=text, blocks=body, thread_ts=None if is_root else case.card_ts,
-                metadata={"event_type": EVENT_TYPE, "event_payload": {"post_id": post_id}},
+                metadata={"event_type": EVENT_TYPE, "event_payload": payload},
             )
 
     def _claim(self, post_id: int) -> bool:
@@ -271,12 +276,16 @@ class Publisher:
         with self.db.session() as session:
             session.execute(update(m.Post).where(m.Post.id == post_id).values(slack_state=SlackState.PENDING, slack_error=error))
 
-    def _mark_posted(self, post_id: int, ts: str, is_root: bool) -> None:
+    def _mark_posted(self, post_id: int, ts: str, is_root: bool, shown: int | None = None) -> None:
+        """`shown`: the case version the posted card was rendered from (unknown when found by reconcile)."""
         with self.db.session() as session:
             post = session.get(m.Post, post_id)
             post.slack_state, post.slack_ts, post.slack_error = SlackState.POSTED, ts, None
             if is_root:
-                session.get(m.Case, post.case_id).card_ts = ts
+                case = session.get(m.Case, post.case_id)
+                case.card_ts = ts
+                if shown is not None:
+                    case.card_shown = max(case.card_shown or 0, shown)
 
     # -- queued messages (thread notes, incident messages) -----------------------
 
@@ -396,31 +405,88 @@ class Publisher:
         return settled
 
     def _find_in_slack(self, post_id: int, channel: str, claimed_at: datetime, card_ts: str | None) -> str | None:
+        """The message carrying this post's metadata, looked for on every page posted since the claim."""
         oldest = str((claimed_at - timedelta(seconds=30)).timestamp())
-        messages = self.client.conversations_history(channel=channel, oldest=oldest, include_all_metadata=True, limit=200)["messages"]
+        pages = [self._pages(self.client.conversations_history, channel=channel, oldest=oldest)]
         if card_ts:
-            messages += self.client.conversations_replies(channel=channel, ts=card_ts, include_all_metadata=True, limit=200)["messages"]
-        for message in messages:
-            meta = message.get("metadata") or {}
-            if meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("post_id") == post_id:
-                return message["ts"]
+            pages.append(self._pages(self.client.conversations_replies, channel=channel, ts=card_ts))
+        for page in pages:
+            for message in page:
+                meta = message.get("metadata") or {}
+                if meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("post_id") == post_id:
+                    return message["ts"]
         return None
+
+    @staticmethod
+    def _pages(method, **kwargs):
+        """Every message of a history or thread, following `next_cursor` page by page (one page is 200 at most)."""
+        cursor = None
+        while True:
+            response = method(**kwargs, include_all_metadata=True, limit=200, **({"cursor": cursor} if cursor else {}))
+            yield from response.get("messages") or []
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor or not response.get("has_more", True):
+                return
 
     # -- cards as cases move ---------------------------------------------------
 
     def refresh(self, case_id: int) -> None:
-        """Edit the card in place to show the case as it is now."""
+        """The case changed: its card is stale until an edit showing this version succeeds."""
         with self.db.session() as session:
-            case = session.scalars(
-                select(m.Case).options(selectinload(m.Case.posts), selectinload(m.Case.replies)).where(m.Case.id == case_id)
-            ).one()
-            if not case.card_ts:
-                return
-            channel, ts, text, body = case.channel, case.card_ts, blocks.card_fallback(case), blocks.case_card(case)
+            session.execute(update(m.Case).where(m.Case.id == case_id).values(card_version=m.Case.card_version + 1))
+        self.sync(case_id)
+
+    def sync(self, case_id: int, now: datetime | None = None) -> bool:
+        """Edit the card until it shows the case's newest state; True once it does.
+
+        One holder per card at a time (a lease in the database), and every edit is
+        rendered from the database just before it is sent, so an older edit never
+        lands after a newer one. A failed edit leaves the card stale for `sync_stale`.
+        """
+        token = uuid4().hex
+        if not self._lease(case_id, token, now or utcnow()):
+            return False  # another edit is under way; its holder (or sync_stale) catches this version
         try:
-            self.client.chat_update(channel=channel, ts=ts, text=text, blocks=body)
-        except SlackApiError as exc:
-            log.warning("could not update card of case %s: %s", case_id, exc.response.get("error"))
+            for _ in range(5):
+                with self.db.session() as session:
+                    case = session.scalars(
+                        select(m.Case).options(selectinload(m.Case.posts), selectinload(m.Case.replies)).where(m.Case.id == case_id)
+                    ).one_or_none()
+                    if case is None or not case.card_ts or case.card_shown >= case.card_version:
+                        return case is not None
+                    version = case.card_version
+                    channel, ts, text, body = case.channel, case.card_ts, blocks.card_fallback(case), blocks.case_card(case)
+                try:
+                    self.client.chat_update(channel=channel, ts=ts, text=text, blocks=body)
+                except SlackApiError as exc:
+                    log.warning("could not update card of case %s: %s; retried later", case_id, (exc.response or {}).get("error"))
+                    return False
+                except (URLError, OSError) as exc:
+                    log.warning("no answer from Slack updating card of case %s (%s); retried later", case_id, type(exc).__name__)
+                    return False
+                with self.db.session() as session:
+                    session.execute(update(m.Case).where(m.Case.id == case_id, m.Case.card_shown < version).values(card_shown=version))
+            return False
+        finally:
+            with self.db.session() as session:
+                session.execute(update(m.Case).where(m.Case.id == case_id, m.Case.card_lease == token).values(card_lease=None, card_lease_until=None))
+
+    def _lease(self, case_id: int, token: str, now: datetime) -> bool:
+        with self.db.session() as session:
+            return bool(session.execute(
+                update(m.Case)
+                .where(m.Case.id == case_id, or_(m.Case.card_lease.is_(None), m.Case.card_lease_until < now))
+                .values(card_lease=token, card_lease_until=now + CARD_LEASE)
+                .execution_options(synchronize_session=False)
+            ).rowcount)
+
+    def sync_stale(self, limit: int = 50) -> int:
+        """Bring stale cards up to date (after Slack errors, crashes, or a lost race); returns how many now are."""
+        with self.db.session() as session:
+            ids = list(session.scalars(
+                select(m.Case.id).where(m.Case.card_ts.is_not(None), m.Case.card_shown < m.Case.card_version).order_by(m.Case.id).limit(limit)
+            ))
+        return sum(1 for case_id in ids if self.sync(case_id))
 
     def note(self, case_id: int, text: str) -> None:
         """Add a line to the card's thread: the case history everyone can read (queued and paced)."""
