@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.clock import utcnow
@@ -65,7 +66,8 @@ class Case(Base):
     channel: Mapped[str] = mapped_column(String(32), default="")
     card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # The card catches up: every change bumps card_version; card_shown is the version Slack last accepted.
-    card_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Any UPDATE of the case bumps it in the same statement, so no committed change can miss its card edit.
+    card_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0", onupdate=text("card_version + 1"))
     card_shown: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     card_lease: Mapped[str | None] = mapped_column(String(32), nullable=True)  # who edits the card now
     card_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -163,6 +165,9 @@ class Reply(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The network may have taken it (timeout, crash mid-send): looked up there before anything is sent again.
+    uncertain: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    checked: Mapped[str | None] = mapped_column(Text, nullable=True)  # what that lookup found, for the card
     external_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     url: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

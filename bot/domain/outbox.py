@@ -113,7 +113,7 @@ def take_reply(session: Session, reply_id: int, now: datetime | None = None) -> 
     won = session.execute(
         update(m.Reply)
         .where(m.Reply.id == reply_id, m.Reply.status == ReplyStatus.QUEUED, m.Reply.next_attempt_at <= now)
-        .values(status=ReplyStatus.SENDING, attempts=m.Reply.attempts + 1)
+        .values(status=ReplyStatus.SENDING, attempts=m.Reply.attempts + 1, next_attempt_at=now)  # when sending began
         .execution_options(synchronize_session=False)
     ).rowcount
     if not won:
@@ -171,6 +171,43 @@ def settle(session: Session, case: m.Case, now: datetime) -> None:
     else:
         case.status = CaseStatus.FAILED
         case.last_error = batch[0].error
+
+
+def record_uncertain(session: Session, reply: m.Reply, message: str, now: datetime | None = None) -> None:
+    """The network may or may not have taken it: failed, never resent on its own, looked up before any resend."""
+    now = now or utcnow()
+    reply.uncertain = True
+    record_failure(session, reply, message, transient=False, now=now)
+
+
+def uncertain_since(session: Session, reply: m.Reply) -> datetime | None:
+    """When the earliest reply of this kind on this case whose outcome is unknown was approved, if there is one."""
+    return session.scalar(
+        select(m.Reply.created_at)
+        .where(m.Reply.case_id == reply.case_id, m.Reply.kind == reply.kind, m.Reply.uncertain.is_(True), m.Reply.id != reply.id)
+        .order_by(m.Reply.id).limit(1)
+    )
+
+
+def resolve_uncertain(session: Session, reply: m.Reply, checked: str) -> None:
+    """The lookup settled whether the earlier attempts of this kind went out: they no longer hold anything back."""
+    for earlier in session.scalars(select(m.Reply).where(
+            m.Reply.case_id == reply.case_id, m.Reply.kind == reply.kind, m.Reply.uncertain.is_(True), m.Reply.id != reply.id)):
+        earlier.uncertain, earlier.checked = False, checked
+
+
+def record_found(session: Session, reply: m.Reply, external_id: str, url: str, checked: str, now: datetime | None = None) -> None:
+    """The reply is already on the network (an earlier attempt went out): recorded as sent, never posted again."""
+    now = now or utcnow()
+    reply.checked = checked
+    reply.uncertain = False
+    resolve_uncertain(session, reply, checked)
+    audit(session, reply.case_id, "system", "found_sent", reply_id=reply.id, kind=reply.kind, url=url)
+    record_sent(session, reply, external_id, url, now)
+
+
+def note_checked(session: Session, reply: m.Reply, checked: str) -> None:
+    reply.checked = checked
 
 
 def due_replies(session: Session, now: datetime | None = None, limit: int = 50) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class _Fault:
     headers: dict[str, str]
     times: int
     delay: float
+    drop: bool = False
 
 
 def parse_body(content_type: str, body: bytes) -> Any:
@@ -65,6 +67,7 @@ class EmulatorServer(ABC):
         self._lock = threading.RLock()
         self._log: list[Request] = []
         self._faults: list[_Fault] = []
+        self._chaos: tuple[float, float, random.Random] | None = None  # (rate, hang seconds, rng)
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -134,18 +137,28 @@ class EmulatorServer(ABC):
         headers: dict[str, str] | None = None,
         times: int = 1,
         delay: float = 0.0,
+        drop: bool = False,
     ) -> None:
         """Answer the next `times` requests of `route` with a canned failure, after `delay` seconds.
 
         `status=None` with a delay answers normally but late (a slow server rather than a broken one).
+        `drop=True` (with `status=None`) does what was asked and then closes the connection without
+        answering: the request took effect, but the client cannot know.
         """
         with self._lock:
-            self._faults.append(_Fault(route, status, body, dict(headers or {}), times, delay))
+            self._faults.append(_Fault(route, status, body, dict(headers or {}), times, delay, drop))
 
     def clear_faults(self) -> None:
-        """Answer normally again: forget the failures still pending from `fail()`."""
+        """Answer normally again: forget the failures still pending from `fail()`, and stop any chaos."""
         with self._lock:
             self._faults.clear()
+            self._chaos = None
+
+    def chaos(self, rate: float, *, hang: float = 25.0, seed: int = 0) -> None:
+        """Fail a `rate` share of all requests at random: 429, 500, 503, or a hang of `hang` seconds
+        after which the request is carried out (the client has given up by then)."""
+        with self._lock:
+            self._chaos = (rate, hang, random.Random(seed))
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01, what: str = ""):
         """Poll `predicate` until it returns something truthy and return that; raise TimeoutError otherwise."""
@@ -182,6 +195,11 @@ class EmulatorServer(ABC):
     # -- internals ---------------------------------------------------------
     def _take_fault(self, route: str | None) -> _Fault | None:
         with self._lock:
+            if self._chaos is not None and route is not None:
+                rate, hang, rng = self._chaos
+                if rng.random() < rate:
+                    kind = rng.choice((429, 500, 503, "hang"))
+                    return _Fault(route, None, None, {}, 1, hang) if kind == "hang" else _Fault(route, kind, None, {}, 1, 0.0)
             for fault in self._faults:
                 if fault.route == route:
                     fault.times -= 1
@@ -215,6 +233,9 @@ class EmulatorServer(ABC):
             except Exception as exc:  # an emulator bug must show up as an answer, not as a dropped connection
                 log.exception("%s failed on %s %s", type(self).__name__, request.method, request.path)
                 reply = 500, {}, {"error": f"emulator error: {exc!r}"}
+        if fault is not None and fault.drop:
+            http.close_connection = True  # done, but the answer never reaches the client
+            return
         self._write(http, *reply)
 
     def _write(self, http: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: Any) -> None:

@@ -14,14 +14,14 @@ from bot.domain import cases, ingest, outbox
 from bot.domain.approvals import NOT_APPROVER
 from bot.domain.posts import Post
 from bot.domain.states import CaseStatus, ReplyStatus, RETIRED_REPLIES
-from bot.networks.base import NetworkError, Target
+from bot.networks.base import CannotLook, NetworkError, Target, Uncertain
 from bot.runtime import Runtime
 from bot.slack.blocks import history_entry
 from bot.slack.text import escape
 from storage import models as m
 
 log = logging.getLogger(__name__)
-SENDING_TIMEOUT = timedelta(minutes=5)
+SENDING_TIMEOUT = timedelta(seconds=90)  # longer than any send takes (each network call times out after 20 s)
 
 
 # -- in ------------------------------------------------------------------------
@@ -145,7 +145,11 @@ def send_approval(rt: Runtime, approval: outbox.Approval) -> None:
 
 
 def send_reply(rt: Runtime, reply_id: int) -> None:
-    """Send one queued reply at most once; the card and its thread say what happened."""
+    """Send one queued reply at most once; the card and its thread say what happened.
+
+    If an earlier attempt of this reply may have gone out (timeout, crash mid-send),
+    the network is asked first, and a reply found there is recorded instead of sent.
+    """
     with rt.db.session() as session:
         reply = session.get(m.Reply, reply_id)
         if reply is None or _waits_for_sibling(session, reply):
@@ -156,12 +160,18 @@ def send_reply(rt: Runtime, reply_id: int) -> None:
         case = reply.case
         network = rt.networks.get(case.network)
         target = target_of(case)
-        kind, text, case_id = reply.kind, reply.text, case.id
+        kind, text, case_id, approved_at = reply.kind, reply.text, case.id, reply.created_at
+        earlier = outbox.uncertain_since(session, reply)
     if network is None:
         _fail(rt, reply_id, f"{case.network} is not connected", transient=False)
         return
+    if earlier is not None and _look_first(rt, network, reply_id, target, kind, text, earlier):
+        return
     try:
         sent = network.reply_public(target, text) if kind == "public" else network.reply_private(target, text)
+    except Uncertain as exc:
+        _settle_uncertain(rt, network, reply_id, target, kind, text, approved_at, exc.message)
+        return
     except NetworkError as exc:
         _fail(rt, reply_id, exc.message, transient=exc.transient, retry_after=exc.retry_after)
         return
@@ -174,6 +184,56 @@ def send_reply(rt: Runtime, reply_id: int) -> None:
     rt.publisher.note(case_id, history_entry(who, what, f"<{sent.url}|view>" if sent.url else ""))
 
 
+def _looked(network, found) -> str:
+    when = utcnow().strftime("%H:%M UTC")
+    return f"socialdesk looked on {network.label} at {when} and " + ("found it there" if found else "found no reply from the brand")
+
+
+def _look_first(rt: Runtime, network, reply_id: int, target: Target, kind: str, text: str, since) -> bool:
+    """Before resending after an unknown outcome: True if nothing must be sent now (found, or the network could not say)."""
+    try:
+        found = network.find_reply(target, kind, text, since)
+    except CannotLook as exc:
+        with rt.db.session() as session:
+            reply = session.get(m.Reply, reply_id)
+            outbox.resolve_uncertain(session, reply, exc.message)
+        return False  # the card said it may have gone out, and a person chose to send again
+    except NetworkError as exc:
+        _fail(rt, reply_id, f"socialdesk could not check {network.label} for the earlier reply first ({exc.message}), so it sent nothing",
+              transient=exc.transient, retry_after=exc.retry_after)
+        return True
+    if found is not None:
+        _record_found(rt, network, reply_id, found)
+        return True
+    with rt.db.session() as session:
+        outbox.resolve_uncertain(session, session.get(m.Reply, reply_id), _looked(network, False))
+    return False
+
+
+def _record_found(rt: Runtime, network, reply_id: int, found) -> None:
+    with rt.db.session() as session:
+        reply = session.get(m.Reply, reply_id)
+        outbox.record_found(session, reply, found.external_id, found.url, _looked(network, True))
+        case_id = reply.case_id
+    metrics.REPLIES.labels(network=network.name, kind="any", outcome="found").inc()
+    rt.publisher.note(case_id, history_entry("system", f"found the reply already on {network.label}, so it was not sent again",
+                                             f"<{found.url}|view>" if found.url else ""))
+    rt.publisher.refresh(case_id)
+
+
+def _settle_uncertain(rt: Runtime, network, reply_id: int, target: Target, kind: str, text: str, since, message: str) -> None:
+    """No answer (timeout, or the bot stopped mid-send): look on the network now; sent if it is there, else "may have been sent"."""
+    try:
+        found = network.find_reply(target, kind, text, since)
+        checked = _looked(network, False)
+    except NetworkError as exc:
+        found, checked = None, f"socialdesk could not look on {network.label} yet ({exc.message})"
+    if found is not None:
+        _record_found(rt, network, reply_id, found)
+        return
+    _fail(rt, reply_id, message, transient=False, uncertain=checked)
+
+
 def _waits_for_sibling(session, reply: m.Reply) -> bool:
     """A public "we've sent you a DM" only goes out once the DM did."""
     if reply.kind != "public":
@@ -182,10 +242,16 @@ def _waits_for_sibling(session, reply: m.Reply) -> bool:
     return private is not None and private.status != ReplyStatus.SENT
 
 
-def _fail(rt: Runtime, reply_id: int, message: str, *, transient: bool, retry_after: float | None = None) -> None:
+def _fail(rt: Runtime, reply_id: int, message: str, *, transient: bool, retry_after: float | None = None, uncertain: str | None = None) -> None:
+    """A failed attempt; with `uncertain` (what the lookup found) the reply may have gone out and the card says so."""
     with rt.db.session() as session:
         reply = session.get(m.Reply, reply_id)
-        requeued = outbox.record_failure(session, reply, message, transient=transient, retry_after=retry_after)
+        if uncertain is not None:
+            reply.checked = uncertain
+            outbox.record_uncertain(session, reply, message)
+            requeued = False
+        else:
+            requeued = outbox.record_failure(session, reply, message, transient=transient, retry_after=retry_after)
         if not requeued and reply.kind == "private":
             for sibling in session.scalars(
                 select(m.Reply).where(m.Reply.approval_id == reply.approval_id, m.Reply.kind == "public", m.Reply.status == ReplyStatus.QUEUED)
@@ -194,9 +260,10 @@ def _fail(rt: Runtime, reply_id: int, message: str, *, transient: bool, retry_af
                 sibling.error = outbox.WAITED_FOR_DM
             outbox.settle(session, reply.case, utcnow())
         case_id, network = reply.case_id, reply.case.network
-    metrics.REPLIES.labels(network=network, kind="any", outcome="retrying" if requeued else "failed").inc()
+    metrics.REPLIES.labels(network=network, kind="any", outcome="retrying" if requeued else ("uncertain" if uncertain else "failed")).inc()
     if not requeued:
-        rt.publisher.note(case_id, history_entry("system", "could not send the reply", message))
+        what = "may have sent the reply (no answer in time)" if uncertain is not None else "could not send the reply"
+        rt.publisher.note(case_id, history_entry("system", what, message + (f". {uncertain}." if uncertain else "")))
     rt.publisher.refresh(case_id)
 
 
@@ -209,8 +276,8 @@ def process_outbox(rt: Runtime) -> int:
             session.scalars(select(m.Reply.id).where(m.Reply.status == ReplyStatus.SENDING, m.Reply.next_attempt_at < now - SENDING_TIMEOUT))
         )
     for reply_id in lost:
-        # We cannot know whether the network took it; never resend on our own.
-        _fail(rt, reply_id, "the bot stopped while sending; check the network before retrying", transient=False)
+        # Cut off mid-send: never resent on our own; the network is asked whether it took it.
+        _settle_lost(rt, reply_id)
     touched = set()
     for reply_id in due:
         send_reply(rt, reply_id)
@@ -219,6 +286,21 @@ def process_outbox(rt: Runtime) -> int:
     for case_id in touched:
         rt.publisher.refresh(case_id)
     return len(due)
+
+
+def _settle_lost(rt: Runtime, reply_id: int) -> None:
+    with rt.db.session() as session:
+        reply = session.get(m.Reply, reply_id)
+        if reply is None or reply.status != ReplyStatus.SENDING:
+            return
+        case = reply.case
+        network = rt.networks.get(case.network)
+        target, kind, text, since = target_of(case), reply.kind, reply.text, reply.created_at
+    message = "the bot stopped while sending it"
+    if network is None:
+        _fail(rt, reply_id, message, transient=False, uncertain=f"{case.network} is not connected, so socialdesk could not look")
+        return
+    _settle_uncertain(rt, network, reply_id, target, kind, text, since, message)
 
 
 def retry(rt: Runtime, case_id: int, user_id: str) -> outbox.Approval:

@@ -78,6 +78,8 @@ class WebhookEvents:
     changes: list[VisibilityChange] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)   # understood, but not for the team (reactions, echoes)
     problems: list[str] = field(default_factory=list)  # not understood: logged
+class CannotLook(NetworkError):
+    """The network offers no way to see whether an earlier reply went out (the team was told to check)."""
 
 
 @dataclass
@@ -138,6 +140,10 @@ class Network(Protocol):
 
     def parse_webhook_events(self, body: bytes) -> WebhookEvents:
         """Posts and visibility changes in one delivery; ValueError/KeyError/TypeError if it is not one at all."""
+
+
+    def find_reply(self, target: Target, kind: str, text: str, since: datetime) -> SentReply | None:
+        """The brand's reply of `kind` to this post sent since `since`, if the network shows one (CannotLook if it cannot tell)."""
 
 
 def own_settings(cls, settings, prefix: str):

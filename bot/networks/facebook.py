@@ -29,6 +29,7 @@ from bot.config import DEFAULT_GRAPH_VERSION, ConfigError, FileConfig, Settings,
 from bot.domain.posts import Author, Post, SentReply
 from bot.networks.base import (
     AuthFailed,
+    CannotLook,
     Fetched,
     NetworkError,
     NetworkInfo,
@@ -660,7 +661,7 @@ class FacebookNetwork:
         Asked before resending a reply whose outcome is unknown; NetworkError means Facebook could not say.
         """
         if target.kind == "message":
-            raise Unavailable("Facebook offers no way to look up a Messenger answer; check the conversation")
+            raise CannotLook("Facebook offers no way to look up a Messenger answer; check the conversation")
         if kind != "public":
             item = self._call(target.external_id, params={"fields": "can_reply_privately"})
             # False once a private reply went out: the one the bot may have sent.

@@ -66,6 +66,11 @@ def _problem(exc: tweepy.HTTPException) -> str:
     return "; ".join(messages) or f"HTTP {exc.response.status_code}"
 
 
+def _refused(exc: Exception) -> bool:
+    """The request never reached X (nothing can have been posted)."""
+    return isinstance(exc, requests.ConnectTimeout) or "NewConnectionError" in repr(exc) or "Connection refused" in repr(exc)
+
+
 def _translate(exc: Exception, *, write: bool) -> NetworkError:
     """Map tweepy/requests errors onto the network error kinds the domain understands."""
     if isinstance(exc, tweepy.TooManyRequests):
@@ -79,8 +84,10 @@ def _translate(exc: Exception, *, write: bool) -> NetworkError:
         return Unavailable(f"X had a server error ({exc.response.status_code})")
     if isinstance(exc, tweepy.HTTPException):
         return Rejected(f"X refused it: {_problem(exc)}")
-    if isinstance(exc, requests.Timeout) and write:
+    if isinstance(exc, requests.Timeout) and write and not isinstance(exc, requests.ConnectTimeout):
         return Uncertain("X did not answer in time; the reply may or may not have been posted")
+    if isinstance(exc, requests.ConnectionError) and write and not _refused(exc):
+        return Uncertain("the connection to X broke before it answered; the reply may or may not have been posted")
     if isinstance(exc, requests.RequestException):
         return Unavailable(f"X could not be reached: {type(exc).__name__}")
     raise exc

@@ -90,6 +90,12 @@ def status_line(case: m.Case) -> str:
         who = f" drafted by <@{held[0].requested_by}>" if held else ""
         return f":raised_hand: Waiting for an approver{who}"
     if case.status == CaseStatus.FAILED:
+        unsure = [r for r in case.replies if r.uncertain and r.status == ReplyStatus.FAILED]
+        if unsure:
+            # Never "nothing went out" when the bot does not know: say what it checked.
+            checked = escape(unsure[-1].checked or "socialdesk has not looked on the network yet")
+            return (f":grey_question: *May have been sent:* {escape(unsure[-1].error or 'no answer in time')}. {checked}. "
+                    "*Retry* looks there first and sends only if the reply is not there.")
         dm_refused = any(r.kind == "private" and r.status == ReplyStatus.FAILED for r in case.replies[-2:])
         hint = "*Edit* sends a public reply instead" if dm_refused else "use *Retry* or *Edit*"
         return f":warning: *Not sent:* {escape(case.last_error or 'unknown error')}. Nothing went out; {hint}."

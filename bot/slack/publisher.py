@@ -35,6 +35,8 @@ STUCK_AFTER = timedelta(seconds=60)
 # Longer than one chat.update can take (15 s timeout, Retry-After waits): a lease this old was left by a dead process.
 CARD_LEASE = timedelta(seconds=60)
 MESSAGE_EVENT_TYPE = "socialdesk_message"
+# Every UPDATE of a case bumps card_version (storage.models); the publisher's own bookkeeping says "same version".
+_KEEP_VERSION = {"card_version": m.Case.card_version}
 _PRIORITY_RANK = sql_case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=m.Case.priority, else_=4)
 NOTE_RANK = 1  # a line in a card's thread (who did what) goes before normal new cards
 LANE_RANK = 4  # the lane message goes after every card, low priority included
@@ -282,10 +284,10 @@ class Publisher:
             post = session.get(m.Post, post_id)
             post.slack_state, post.slack_ts, post.slack_error = SlackState.POSTED, ts, None
             if is_root:
-                case = session.get(m.Case, post.case_id)
-                case.card_ts = ts
+                values = {"card_ts": ts, **_KEEP_VERSION}
                 if shown is not None:
-                    case.card_shown = max(case.card_shown or 0, shown)
+                    values["card_shown"] = shown
+                session.execute(update(m.Case).where(m.Case.id == post.case_id).values(**values).execution_options(synchronize_session=False))
 
     # -- queued messages (thread notes, incident messages) -----------------------
 
@@ -465,18 +467,18 @@ class Publisher:
                     log.warning("no answer from Slack updating card of case %s (%s); retried later", case_id, type(exc).__name__)
                     return False
                 with self.db.session() as session:
-                    session.execute(update(m.Case).where(m.Case.id == case_id, m.Case.card_shown < version).values(card_shown=version))
+                    session.execute(update(m.Case).where(m.Case.id == case_id, m.Case.card_shown < version).values(card_shown=version, **_KEEP_VERSION))
             return False
         finally:
             with self.db.session() as session:
-                session.execute(update(m.Case).where(m.Case.id == case_id, m.Case.card_lease == token).values(card_lease=None, card_lease_until=None))
+                session.execute(update(m.Case).where(m.Case.id == case_id, m.Case.card_lease == token).values(card_lease=None, card_lease_until=None, **_KEEP_VERSION))
 
     def _lease(self, case_id: int, token: str, now: datetime) -> bool:
         with self.db.session() as session:
             return bool(session.execute(
                 update(m.Case)
                 .where(m.Case.id == case_id, or_(m.Case.card_lease.is_(None), m.Case.card_lease_until < now))
-                .values(card_lease=token, card_lease_until=now + CARD_LEASE)
+                .values(card_lease=token, card_lease_until=now + CARD_LEASE, **_KEEP_VERSION)
                 .execution_options(synchronize_session=False)
             ).rowcount)
 
