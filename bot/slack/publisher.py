@@ -34,6 +34,7 @@ EVENT_TYPE = "socialdesk_post"
 STUCK_AFTER = timedelta(seconds=60)
 # Longer than one chat.update can take (15 s timeout, Retry-After waits): a lease this old was left by a dead process.
 CARD_LEASE = timedelta(seconds=60)
+GONE = ("message_not_found", "channel_not_found", "cant_update_message", "is_archived")
 MESSAGE_EVENT_TYPE = "socialdesk_message"
 # Every UPDATE of a case bumps card_version (storage.models); the publisher's own bookkeeping says "same version".
 _KEEP_VERSION = {"card_version": m.Case.card_version}
@@ -461,7 +462,13 @@ class Publisher:
                 try:
                     self.client.chat_update(channel=channel, ts=ts, text=text, blocks=body)
                 except SlackApiError as exc:
-                    log.warning("could not update card of case %s: %s; retried later", case_id, (exc.response or {}).get("error"))
+                    error = (exc.response or {}).get("error")
+                    if error in GONE:  # the card was deleted (or the channel): nothing left to bring up to date
+                        log.warning("card of case %s cannot be edited any more (%s)", case_id, error)
+                        with self.db.session() as session:
+                            session.execute(update(m.Case).where(m.Case.id == case_id).values(card_shown=version, **_KEEP_VERSION))
+                        return True
+                    log.warning("could not update card of case %s: %s; retried later", case_id, error)
                     return False
                 except (URLError, OSError) as exc:
                     log.warning("no answer from Slack updating card of case %s (%s); retried later", case_id, type(exc).__name__)
