@@ -32,7 +32,8 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 EVENT_TYPE = "socialdesk_post"
 STUCK_AFTER = timedelta(seconds=60)
-# Longer than one chat.update can take (15 s timeout, Retry-After waits): a lease this old was left by a dead process.
+# Longer than one chat.update can take (15 s timeout, Retry-After waits): a lease this old was left by a dead
+# process, and an edit Slack did not answer has landed (or never will) by the time it runs out.
 CARD_LEASE = timedelta(seconds=60)
 GONE = ("message_not_found", "channel_not_found", "cant_update_message", "is_archived")
 MESSAGE_EVENT_TYPE = "socialdesk_message"
@@ -447,6 +448,7 @@ class Publisher:
         lands after a newer one. A failed edit leaves the card stale for `sync_stale`.
         """
         token = uuid4().hex
+        keep_lease = False
         if not self._lease(case_id, token, now or utcnow()):
             return False  # another edit is under way; its holder (or sync_stale) catches this version
         try:
@@ -471,14 +473,22 @@ class Publisher:
                     log.warning("could not update card of case %s: %s; retried later", case_id, error)
                     return False
                 except (URLError, OSError) as exc:
-                    log.warning("no answer from Slack updating card of case %s (%s); retried later", case_id, type(exc).__name__)
+                    # Slack may still apply that edit later: no newer edit until the lease runs out, so it cannot
+                    # land after the newer one; then sync_stale edits the card again with the newest state.
+                    log.warning("no answer from Slack updating card of case %s (%s); edited again in %ss", case_id,
+                                type(exc).__name__, int(CARD_LEASE.total_seconds()))
+                    keep_lease = True
+                    with self.db.session() as session:
+                        session.execute(update(m.Case).where(m.Case.id == case_id, m.Case.card_lease == token)
+                                        .values(card_lease_until=utcnow() + CARD_LEASE, **_KEEP_VERSION))
                     return False
                 with self.db.session() as session:
                     session.execute(update(m.Case).where(m.Case.id == case_id, m.Case.card_shown < version).values(card_shown=version, **_KEEP_VERSION))
             return False
         finally:
-            with self.db.session() as session:
-                session.execute(update(m.Case).where(m.Case.id == case_id, m.Case.card_lease == token).values(card_lease=None, card_lease_until=None, **_KEEP_VERSION))
+            if not keep_lease:
+                with self.db.session() as session:
+                    session.execute(update(m.Case).where(m.Case.id == case_id, m.Case.card_lease == token).values(card_lease=None, card_lease_until=None, **_KEEP_VERSION))
 
     def _lease(self, case_id: int, token: str, now: datetime) -> bool:
         with self.db.session() as session:
