@@ -504,7 +504,7 @@ class XEmulator(EmulatorServer):
             return 403, {}, _problem(403, "You are not permitted to send a Direct Message to this user.")
         event = {"dm_conversation_id": f"{self.brand_id}-{id}",
                  "dm_event_id": str(_SNOWFLAKE_BASE + next(self._snowflakes))}
-        self._dms.append({"participant_id": id, **copy.deepcopy(body), **event, "created_at": datetime.now(timezone.utc)})
+        self._dms.append({"participant_id": id, **copy.deepcopy(body), **event, "created_at": _iso(datetime.now(timezone.utc))})
         return 201, {}, {"data": event}
 
     def _route_dm_events(self, request: Request, id: str) -> Reply:
@@ -513,7 +513,7 @@ class XEmulator(EmulatorServer):
             return _invalid(f"The `participant_id` [{id}] does not exist", participant_id=id)
         events = [
             {"id": dm["dm_event_id"], "event_type": "MessageCreate", "text": dm.get("text", ""), "sender_id": self.brand_id,
-             "dm_conversation_id": dm["dm_conversation_id"], "created_at": _iso(dm["created_at"])}
+             "dm_conversation_id": dm["dm_conversation_id"], "created_at": dm["created_at"]}
             for dm in reversed(self._dms) if dm["participant_id"] == id
         ]
         if not events:
