@@ -40,6 +40,7 @@ _ROUTES = [
     ("GET", r"/v\d+\.\d+/(?P<id>[\w.-]+)/conversations", "conversations"),
     ("GET", r"/v\d+\.\d+/(?P<id>[\w.-]+)/media", "ig_media"),
     ("POST", r"/v\d+\.\d+/(?P<id>[\w.-]+)/replies", "ig_replies"),
+    ("GET", r"/v\d+\.\d+/(?P<id>[\w.-]+)/replies", "ig_comment_replies"),
     ("POST", r"/v\d+\.\d+/(?P<id>[\w.-]+)/mentions", "ig_mentions"),
     ("GET", r"/v\d+\.\d+/(?P<id>[\w.-]+)", "object"),
 ]
@@ -540,6 +541,16 @@ class GraphEmulator(EmulatorServer):
             return self._error(400, 100, "(#100) Replies to live video comments are not supported")
         reply_id = self.add_ig_comment(comment["media"], message, self.ig_account_id, parent_id=id)
         return 200, {}, {"id": reply_id}
+
+    def _route_ig_comment_replies(self, request: Request, params: dict, fields: dict | None, *, version: int, id: str) -> Reply:
+        """The replies under a comment on the account's media, oldest first (Instagram keeps them one level deep)."""
+        comment = self._ig_comments.get(id)
+        if comment is None or self._ig_media[comment["media"]]["owner"] != self.ig_account_id:
+            return self._unsupported(id)
+        if "instagram_manage_comments" not in self.permissions:
+            return self._need("instagram_manage_comments", 10)
+        replies = sorted((c for c in self._ig_comments.values() if c["parent"] == id), key=lambda c: (c["created"], c["id"]))
+        return self._page(request, params, replies, lambda c: self._render_ig_comment(c, fields))
 
     def _route_ig_mentions(self, request: Request, params: dict, fields: dict | None, *, version: int, id: str) -> Reply:
         if id != self.ig_account_id:

@@ -45,6 +45,10 @@ class Uncertain(NetworkError):
     """No answer in time: the request may or may not have taken effect, so it is never resent on its own."""
 
 
+class CannotLook(NetworkError):
+    """The network offers no way to see whether an earlier reply went out (the team is told to check)."""
+
+
 @dataclass(frozen=True)
 class NetworkInfo:
     """What the rest of the bot may know about a network: how to show it and what it allows, never how to reach it."""
@@ -78,8 +82,6 @@ class WebhookEvents:
     changes: list[VisibilityChange] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)   # understood, but not for the team (reactions, echoes)
     problems: list[str] = field(default_factory=list)  # not understood: logged
-class CannotLook(NetworkError):
-    """The network offers no way to see whether an earlier reply went out (the team was told to check)."""
 
 
 @dataclass

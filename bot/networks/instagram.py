@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.config import DEFAULT_GRAPH_VERSION, FileConfig, Settings, secret
 from bot.domain.posts import Author, Post, SentReply
 from bot.networks import facebook
-from bot.networks.base import Fetched, NetworkError, NetworkInfo, Rejected, Target, WebhookEvents, own_settings
+from bot.networks.base import CannotLook, Fetched, NetworkError, NetworkInfo, Rejected, Target, WebhookEvents, own_settings
 from bot.clock import utcnow
 from bot.networks.facebook import FacebookNetwork, _parse_time
 
@@ -291,6 +291,30 @@ class InstagramNetwork(FacebookNetwork):
             response = self._call(f"{target.external_id}/replies", data={"message": text}, write=True,
                                   need="instagram_manage_comments")
         return SentReply(external_id=str(response.get("id") or ""), url="")
+
+    def find_reply(self, target: Target, kind: str, text: str, since: datetime) -> SentReply | None:
+        """The account's reply under this comment (`GET /{comment}/replies`), if Instagram shows one.
+
+        Asked before resending a reply whose outcome is unknown. Instagram shows no
+        list of the private replies sent, nor replies on someone else's post, so those
+        raise CannotLook (the card tells the team to check; a second private reply to
+        the same comment is refused by Instagram anyway).
+        """
+        if kind != "public":
+            raise CannotLook("Instagram offers no way to look up a private reply; check Instagram Direct")
+        if target.kind != "comment":
+            raise CannotLook("Instagram offers no way to look up a reply on someone else's post; check the post")
+        found = []
+        for item in self._pages(f"{target.external_id}/replies", {"fields": "id,text,timestamp,username,from{id,username}", "limit": 50},
+                                need="instagram_manage_comments"):
+            try:
+                created = _parse_time(item["timestamp"]) if item.get("timestamp") else None
+            except ValueError:
+                created = None
+            if self._is_ours(item) and (created is None or created >= since - timedelta(minutes=1)):
+                found.append(item)
+        best = next((c for c in found if c.get("text") == text), found[0] if found else None)
+        return SentReply(external_id=str(best["id"]), url="") if best else None
 
     def post_status(self, text: str) -> SentReply:
         """Instagram publishes only photos and videos, so a text status update cannot go out here."""
