@@ -11,6 +11,7 @@ import io
 import math
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -130,3 +131,23 @@ def alt_text(report: Report) -> str:
     if report.current.response.median is not None:
         parts.append(f"median first response {report.current.response.median / 60:.0f} minutes overall")
     return "; ".join(parts) + "."
+
+
+def incident_chart(title: str, start, bucket, counts: list[int], *, resolved: bool = False) -> bytes:
+    """An incident's rate as PNG bytes: posts per interval, bars from zero, small enough for a thread."""
+    fig = Figure(figsize=(7, 2.6), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    minutes = bucket.total_seconds() / 60
+    xs = [start + bucket * i for i in range(len(counts))]
+    ax.bar(xs, counts, width=bucket * 0.9, align="edge", color="#dc2626" if not resolved else "#6b7280")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(f"posts per {minutes:g} min")
+    ax.set_title(("Resolved: " if resolved else "") + title[:80], loc="left", fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.xaxis.set_major_formatter(DateFormatter("%H:%M UTC"))
+    ax.tick_params(axis="x", labelsize=8)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", facecolor="white")
+    return buffer.getvalue()

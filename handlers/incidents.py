@@ -1,4 +1,4 @@
-"""`/socialdesk incident ...` and the incident buttons (Resolve, Own card).
+"""`/socialdesk incident ...` and the incident message's controls (answer, status, resolve, split, merge, own card, acknowledge).
 
 `INCIDENT` is passed to `commands.register`; `register(app, rt)` adds the buttons.
 """
@@ -6,19 +6,21 @@ from __future__ import annotations
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 
 from bot.flows import incidents as incident_flow
 from bot.flows import workflows
-from bot.domain import incidents
+from bot.flows.escalation import may_acknowledge
+from bot.domain import incidents, spend
 from bot.domain.states import IncidentStatus
 from bot.runtime import Runtime
 from bot.slack import incident_blocks
 from bot.slack.blocks import history_entry
-from bot.slack.ids import INPUT, Action, Block, StaleReference, View, parse_case_ref, parse_incident_ref
+from bot.slack.ids import Action, Block, StaleReference, View, parse_case_ref, parse_incident_ref, parse_merge_ref
 from bot.slack.text import escape
 from handlers.commands import Subcommand
-from handlers.common import NOT_ALLOWED, allowed_click, tell
+from handlers.common import NOT_ALLOWED, STALE, allowed_click, tell
 from storage import models as m
 
 USAGE = "incident [start <what is wrong> | list | resolve <#> [final update] | merge <#> into <#> | split <#> <words>]"
@@ -56,13 +58,11 @@ def incident_command(rt: Runtime, ack: Ack, command: dict, args: list[str], clie
             number = _number(args[1])
             final = " ".join(args[2:])
             with rt.db.session() as session:
-                incidents.get_open(session, number)
-                ids = incidents.queue_status(session, number, final, user, sorted(rt.networks), limits(rt), final=True) if final else []
-                incidents.resolve(session, number, user)
-            said = " The final update goes out on " + " and ".join(sorted(rt.networks)) + "." if ids else ""
+                closed = incidents.close(session, number, user, final_text=final, networks=sorted(rt.networks), limits=limits(rt))
+            said = " The final update goes out on " + " and ".join(sorted(rt.networks)) + "." if closed.status_ids else ""
             ack(response_type="in_channel", text=f"<@{user}> resolved incident #{number}. New posts get cards again.{said}")
-            if ids:
-                rt.submit(_post_status, rt, number, ids)
+            rt.submit(_after_close, rt, number, closed)
+            return
         elif action == "merge" and len(args) == 4 and args[2].lower() == "into":
             source, target = _number(args[1]), _number(args[3])
             with rt.db.session() as session:
@@ -100,6 +100,45 @@ def limits(rt: Runtime) -> dict:
     return {name: (network.reply_limit, network.reply_length) for name, network in rt.networks.items()}
 
 
+def price(rt: Runtime):
+    """One write's cost on a network (X's price list from [x.prices]; Facebook free)."""
+    return lambda network, what, text: spend.write_cost(rt.config.x, network, what, text)
+
+
+def answer_view(rt: Runtime, incident_id: int, draft: str = "") -> dict:
+    with rt.db.session() as session:
+        view = incidents.view(session, incident_id)
+        destinations, already = incidents.preview_answer(session, incident_id, draft, limits(rt), price(rt))
+    return incident_blocks.answer_modal(view, destinations, already, draft)
+
+
+def status_view(rt: Runtime, incident_id: int, draft: str = "") -> dict:
+    with rt.db.session() as session:
+        view = incidents.view(session, incident_id)
+    return incident_blocks.status_modal(view, incidents.preview_status(draft, sorted(rt.networks), limits(rt), price(rt)), draft)
+
+
+def resolve_view(rt: Runtime, incident_id: int, draft: str = "") -> dict:
+    with rt.db.session() as session:
+        view = incidents.view(session, incident_id)
+        answers, already = incidents.preview_answer(session, incident_id, draft, limits(rt), price(rt))
+    status = incidents.preview_status(draft, sorted(rt.networks), limits(rt), price(rt))
+    return incident_blocks.resolve_modal(view, status, answers, already, draft)
+
+
+MODALS = {View.INCIDENT_ANSWER.value: answer_view, View.INCIDENT_STATUS.value: status_view, View.INCIDENT_RESOLVE.value: resolve_view}
+
+
+def _after_close(rt: Runtime, incident_id: int, closed: incidents.Closed) -> None:
+    """Once closed: the final update out, the replies through the outbox, the message shown resolved, the chart in the thread."""
+    if closed.status_ids:
+        incident_flow.send_status(rt, closed.status_ids)
+    if closed.answered:
+        _answer_and_send(rt, incident_id)
+    incident_flow.refresh_due(rt, force=incident_id)
+    incident_flow.upload_charts(rt)
+
+
 def _answer_and_send(rt: Runtime, incident_id: int) -> None:
     while workflows.process_outbox(rt):  # the outbox sends at most a batch per call; the job carries on too
         incident_flow.refresh_due(rt)
@@ -118,27 +157,77 @@ def register(app: App, rt: Runtime) -> None:
     @app.action(Action.INCIDENT_ANSWER.value)
     def answer(ack: Ack, body: dict, client: WebClient, action: dict):
         incident_id = _incident_click(ack, body, client, action)
-        if incident_id is None:
-            return
+        if incident_id is not None:
+            _open_modal(client, body, answer_view, incident_id)
+
+    @app.action(Action.INCIDENT_STATUS.value)
+    def status(ack: Ack, body: dict, client: WebClient, action: dict):
+        incident_id = _incident_click(ack, body, client, action)
+        if incident_id is not None:
+            _open_modal(client, body, status_view, incident_id)
+
+    @app.action(Action.INCIDENT_RESOLVE.value)
+    def resolve(ack: Ack, body: dict, client: WebClient, action: dict):
+        incident_id = _incident_click(ack, body, client, action)
+        if incident_id is not None:
+            _open_modal(client, body, resolve_view, incident_id)
+
+    @app.action(Action.INCIDENT_SPLIT.value)
+    def split(ack: Ack, body: dict, client: WebClient, action: dict):
+        incident_id = _incident_click(ack, body, client, action)
+        if incident_id is not None:
+            _open_modal(client, body, lambda rt_, i: incident_blocks.split_modal(_view(i)), incident_id)
+
+    def _view(incident_id: int) -> incidents.IncidentView:
         with rt.db.session() as session:
-            view = incidents.view(session, incident_id)
-            plan = incidents.plan_answer(session, incident_id, "", limits(rt))
-        client.views_open(trigger_id=body["trigger_id"], view=incident_blocks.answer_modal(
-            view, incident_blocks.plan_line(plan.per_network, plan.already)))
+            return incidents.view(session, incident_id)
+
+    def _open_modal(client: WebClient, body: dict, build, incident_id: int) -> None:
+        """Only an open incident gets a modal; a stale message says why instead."""
+        try:
+            with rt.db.session() as session:
+                incidents.get_open(session, incident_id)
+        except incidents.IncidentError as exc:
+            tell(client, body, str(exc))
+            return
+        client.views_open(trigger_id=body["trigger_id"], view=build(rt, incident_id))
+
+    @app.action(Action.INCIDENT_DRAFT.value)
+    def typed(ack: Ack, body: dict, action: dict, client: WebClient):
+        """Each pause in typing: the per-network preview (posts, price, length) follows the text."""
+        ack()
+        view = body.get("view") or {}
+        build = MODALS.get(view.get("callback_id"))
+        try:
+            incident_id = parse_incident_ref(view.get("private_metadata"))
+        except StaleReference:
+            return
+        if build is None:
+            return
+        try:
+            client.views_update(view_id=view["id"], hash=view.get("hash"), view=build(rt, incident_id, action.get("value") or ""))
+        except SlackApiError as exc:
+            if exc.response.get("error") != "hash_conflict":  # typed again meanwhile: the next event updates
+                raise
 
     def _incident_form(ack: Ack, body: dict, view: dict, not_allowed: str) -> tuple[str, str, int] | None:
         """Who submitted, the text, and the incident; None once the modal has been told why not."""
         user = body["user"]["id"]
-        text = (view.get("state", {}).get("values", {}).get(Block.REPLY.value, {}).get(INPUT, {}).get("value") or "").strip()
+        values = view.get("state", {}).get("values", {})
+        text = next((v.get("value") or "" for v in values.get(Block.REPLY.value, {}).values()), "").strip()
         try:
             incident_id = parse_incident_ref(view.get("private_metadata"))
         except StaleReference:
-            ack(response_action="errors", errors={Block.REPLY.value: "This form comes from an older version of socialdesk."})
+            ack(response_action="errors", errors={_first_block(view): "This form comes from an older version of socialdesk."})
             return None
         if not rt.config.roles.may_answer(user):
-            ack(response_action="errors", errors={Block.REPLY.value: not_allowed})
+            ack(response_action="errors", errors={_first_block(view): not_allowed})
             return None
         return user, text, incident_id
+
+    def _first_block(view: dict) -> str:
+        values = view.get("state", {}).get("values", {})
+        return Block.REPLY.value if Block.REPLY.value in values else next(iter(values), Block.REPLY.value)
 
     @app.view(View.INCIDENT_ANSWER.value)
     def answer_submitted(ack: Ack, body: dict, view: dict, client: WebClient):
@@ -155,15 +244,6 @@ def register(app: App, rt: Runtime) -> None:
         ack()
         rt.submit(_answer_and_send, rt, incident_id)
 
-    @app.action(Action.INCIDENT_STATUS.value)
-    def status(ack: Ack, body: dict, client: WebClient, action: dict):
-        incident_id = _incident_click(ack, body, client, action)
-        if incident_id is None:
-            return
-        with rt.db.session() as session:
-            view = incidents.view(session, incident_id)
-        client.views_open(trigger_id=body["trigger_id"], view=incident_blocks.status_modal(view, sorted(rt.networks)))
-
     @app.view(View.INCIDENT_STATUS.value)
     def status_submitted(ack: Ack, body: dict, view: dict, client: WebClient):
         form = _incident_form(ack, body, view, "You are not allowed to post for the brand, so nothing was sent.")
@@ -179,6 +259,62 @@ def register(app: App, rt: Runtime) -> None:
         ack()
         rt.submit(_post_status, rt, incident_id, ids)
 
+    @app.view(View.INCIDENT_RESOLVE.value)
+    def resolve_submitted(ack: Ack, body: dict, view: dict, client: WebClient):
+        form = _incident_form(ack, body, view, "You are not allowed to resolve incidents, so nothing changed.")
+        if form is None:
+            return
+        user, text, incident_id = form
+        ticked = (view.get("state", {}).get("values", {}).get(Block.ALSO_ANSWER.value, {}).get(Block.ALSO_ANSWER.value) or {})
+        also = any(o.get("value") == "yes" for o in ticked.get("selected_options") or [])
+        try:
+            with rt.db.session() as session:
+                closed = incidents.close(session, incident_id, user, final_text=text, networks=sorted(rt.networks), limits=limits(rt),
+                                         answer_posts=also)
+        except incidents.IncidentError as exc:
+            ack(response_action="errors", errors={Block.REPLY.value: str(exc)})
+            return
+        ack()
+        rt.submit(_after_close, rt, incident_id, closed)
+
+    @app.view(View.INCIDENT_SPLIT.value)
+    def split_submitted(ack: Ack, body: dict, view: dict, client: WebClient):
+        form = _incident_form(ack, body, view, "You are not allowed to change incidents, so nothing changed.")
+        if form is None:
+            return
+        user, _, incident_id = form
+        values = view.get("state", {}).get("values", {})
+        phrase = ((values.get(Block.SPLIT_PHRASE.value, {}).get(Block.SPLIT_PHRASE.value) or {}).get("value") or "").strip()
+        network = ((values.get(Block.SPLIT_NETWORK.value, {}).get(Block.SPLIT_NETWORK.value) or {}).get("selected_option") or {}).get("value")
+        try:
+            with rt.db.session() as session:
+                new = incidents.split(session, incident_id, phrase, user, channel=rt.channel, network=network)
+                incident_flow.queue_message(session, new)
+                number = new.id
+        except incidents.IncidentError as exc:
+            ack(response_action="errors", errors={Block.SPLIT_PHRASE.value: str(exc)})
+            return
+        ack()
+        rt.submit(_split_shown, rt, incident_id, number, user)
+
+    @app.action(Action.INCIDENT_MERGE.value)
+    def merge(ack: Ack, body: dict, client: WebClient, action: dict):
+        picked = dict(action, value=(action.get("selected_option") or {}).get("value"))
+        ref = allowed_click(ack, body, client, picked, parse_merge_ref, rt.config.roles)
+        if ref is None:
+            return
+        source, target = ref
+        user = body["user"]["id"]
+        try:
+            with rt.db.session() as session:
+                incidents.merge(session, source, target, user)
+        except incidents.IncidentError as exc:
+            tell(client, body, str(exc))
+            return
+        incident_flow.note(rt, target, history_entry(user, f"merged incident #{source} into this one"))
+        incident_flow.refresh_due(rt, force=source)
+        incident_flow.refresh_due(rt, force=target)
+
     @app.action(Action.INCIDENT_RETRY.value)
     def retry(ack: Ack, body: dict, client: WebClient, action: dict):
         incident_id = _incident_click(ack, body, client, action)
@@ -189,19 +325,23 @@ def register(app: App, rt: Runtime) -> None:
         tell(client, body, f"Sending the answer again to {again} posts." if again else "No failed answers to send again.")
         rt.submit(_answer_and_send, rt, incident_id)
 
-    @app.action(Action.INCIDENT_RESOLVE.value)
-    def resolve(ack: Ack, body: dict, client: WebClient, action: dict):
-        incident_id = _incident_click(ack, body, client, action)
-        if incident_id is None:
-            return
+    @app.action(Action.INCIDENT_ACK.value)
+    def acknowledge(ack: Ack, body: dict, client: WebClient, action: dict):
+        """On the page DM: whoever takes it stops the escalation; the incident message shows who."""
+        ack()
         user = body["user"]["id"]
         try:
-            with rt.db.session() as session:
-                incidents.resolve(session, incident_id, user)
+            incident_id = parse_incident_ref(action.get("value"))
+        except StaleReference:
+            tell(client, body, STALE)
+            return
+        if not may_acknowledge(rt, user):
+            tell(client, body, "Only the on-call rotation, escalation contacts, agents and managers can acknowledge a page.")
+            return
+        try:
+            incident_flow.acknowledge(rt, incident_id, user)
         except incidents.IncidentError as exc:
             tell(client, body, str(exc))
-            return
-        incident_flow.refresh_due(rt, force=incident_id)
 
     @app.action(Action.INCIDENT_MOVE_OUT.value)
     def move_out(ack: Ack, body: dict, client: WebClient, action: dict):
@@ -219,3 +359,9 @@ def register(app: App, rt: Runtime) -> None:
         rt.publisher.deliver_pending()
         rt.publisher.note(case_id, history_entry(user, f"moved this post out of incident #{incident_id}"))
         incident_flow.refresh_due(rt, force=incident_id)
+
+
+def _split_shown(rt: Runtime, source: int, new: int, user: str) -> None:
+    rt.publisher.deliver_pending()
+    incident_flow.refresh_due(rt, force=source)
+    incident_flow.note(rt, source, history_entry(user, f"split posts off into incident #{new}"))

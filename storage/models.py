@@ -337,6 +337,13 @@ class Incident(Base):
     first_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # first public status update
     last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # last "no update for a while" reminder
+    network: Mapped[str | None] = mapped_column(String(20), nullable=True)  # split off by network: only its posts join
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # whoever took the page
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # nobody took the page: the next in line was paged
+    escalated_to: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    chart_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # rate chart uploaded when it opened
+    chart_resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # ...and when it was resolved
 
     __table_args__ = (Index("ix_incidents_status", "status"),)
 

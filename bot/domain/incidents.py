@@ -28,6 +28,7 @@ NEVER_JOIN = ("safety", "legal", "data breach")
 PROFILE_POSTS = 300  # the latest posts an incident's profile is learnt from
 WAITING = "incident"  # a post in an incident, not yet listed in its thread
 LISTED = "listed"     # ...listed in the incident's thread
+MERGE_CHOICES = 25    # the other open incidents "Merge into…" offers, newest first
 
 
 class IncidentError(UserFacingError):
@@ -38,6 +39,12 @@ def must_keep_own_card(text: str) -> bool:
     """Safety, legal and data-breach complaints are never folded into an incident."""
     urgent, _ = risk_terms(text)
     return any(term in NEVER_JOIN for term in urgent)
+
+
+def _others_changed(session: Session, incident_id: int) -> None:
+    """Another incident opened or closed: every open incident's "Merge into…" choices are out of date."""
+    session.execute(update(m.Incident).where(m.Incident.status == IncidentStatus.OPEN, m.Incident.id != incident_id)
+                    .values(changed=True).execution_options(synchronize_session=False))
 
 
 def _audit(session: Session, actor: str, action: str, **detail) -> None:
@@ -51,13 +58,15 @@ def _open(session: Session) -> list[m.Incident]:
     return list(session.scalars(select(m.Incident).where(m.Incident.status == IncidentStatus.OPEN).order_by(m.Incident.id)))
 
 
-def best_incident(text: str, category: str, incidents: list[m.Incident], threshold: float) -> m.Incident | None:
-    """The open incident a post fits best, if it may and does fit one."""
+def best_incident(text: str, category: str, incidents: list[m.Incident], threshold: float, network: str | None = None) -> m.Incident | None:
+    """The open incident a post fits best, if it may and does fit one (an incident split off by network takes only that network)."""
     if category not in JOINS or not incidents or must_keep_own_card(text):
         return None
     post_terms = grouping.terms(text)
     best, best_score = None, threshold
     for incident in incidents:
+        if incident.network and network and incident.network != network:
+            continue
         s = grouping.score(post_terms, incident.profile or {})
         if s >= best_score:
             best, best_score = incident, s
@@ -87,17 +96,17 @@ def place(session: Session, case_ids: list[int], *, threshold: float) -> dict[in
     if not incidents or not case_ids:
         return {}
     rows = session.execute(
-        select(m.Case.id, m.Case.category, m.Post.text)
+        select(m.Case.id, m.Case.category, m.Post.text, m.Case.network)
         .join(m.Post, m.Post.case_id == m.Case.id)
         .where(m.Case.id.in_(case_ids), m.Case.incident_id.is_(None))
         .order_by(m.Post.id)
     ).all()
     placed, seen = {}, set()
-    for case_id, category, text in rows:
+    for case_id, category, text, network in rows:
         if case_id in seen:
             continue  # the root post decides
         seen.add(case_id)
-        incident = best_incident(text, category, incidents, threshold)
+        incident = best_incident(text, category, incidents, threshold, network)
         if incident is not None and _attach(session, incident, case_id):
             placed[case_id] = incident.id
     return placed
@@ -192,6 +201,7 @@ def detect(session: Session, *, channel: str, config: IncidentsConfig, now: date
     )
     session.add(incident)
     session.flush()
+    _others_changed(session, incident.id)
     attached = sum(_attach(session, incident, case_id) for case_id in members)
     _audit(session, "system", "incident_opened", incident_id=incident.id, posts=attached,
            spikes=[{"network": s.network, "observed": s.observed, "usual": round(s.usual, 1)} for s in found])
@@ -213,6 +223,7 @@ def declare(session: Session, title: str, user_id: str, *, channel: str, config:
     )
     session.add(incident)
     session.flush()
+    _others_changed(session, incident.id)
     _audit(session, user_id, "incident_declared", incident_id=incident.id, title=title)
     waiting = session.scalars(
         select(m.Case.id).join(m.Post, m.Post.case_id == m.Case.id)
@@ -274,33 +285,115 @@ def merge(session: Session, source_id: int, target_id: int, user_id: str) -> m.I
     session.execute(update(m.Case).where(m.Case.incident_id == source_id).values(incident_id=target_id).execution_options(synchronize_session=False))
     source.status, source.merged_into, source.changed, source.resolved_at = IncidentStatus.MERGED, target_id, True, utcnow()
     target.changed = True
+    _others_changed(session, source_id)
     learn(session, target)
     _audit(session, user_id, "incident_merged", incident_id=source_id, into=target_id)
     return target
 
 
-def split(session: Session, incident_id: int, phrase: str, user_id: str, *, channel: str) -> m.Incident:
-    """Posts of an incident that mention `phrase` become a new incident of their own."""
+def split(session: Session, incident_id: int, phrase: str, user_id: str, *, channel: str, network: str | None = None) -> m.Incident:
+    """Posts of an incident that mention `phrase` (and/or came from `network`) become a new incident of their own."""
     source = get_open(session, incident_id)
     wanted = grouping.terms(phrase)
-    if not wanted:
+    if not wanted and not network:
         raise IncidentError("Say which posts to split off, e.g. `/socialdesk incident split 3 login`.")
     rows = session.execute(
-        select(m.Case.id, m.Post.text).join(m.Post, m.Post.case_id == m.Case.id).where(m.Case.incident_id == incident_id)
+        select(m.Case.id, m.Post.text, m.Case.network).join(m.Post, m.Post.case_id == m.Case.id).where(m.Case.incident_id == incident_id)
     ).all()
-    moving = sorted({case_id for case_id, text in rows if wanted <= grouping.terms(text)})
-    if not moving or len(moving) == len({c for c, _ in rows}):
-        raise IncidentError(f"No split: {'no' if not moving else 'every'} post of incident #{incident_id} mentions “{phrase}”.")
-    new = m.Incident(status=IncidentStatus.OPEN, origin="declared", declared_by=user_id, title=" ".join(phrase.split())[:200],
-                     profile={t: 1.0 for t in wanted}, channel=channel, created_at=utcnow(), changed=True)
+    moving = sorted({case_id for case_id, text, net in rows if wanted <= grouping.terms(text) and (network is None or net == network)})
+    what = " and ".join(p for p in (f"mentions “{phrase.strip()}”" if wanted else "", f"came from {network}" if network else "") if p)
+    if not moving or len(moving) == len({c for c, _, _ in rows}):
+        raise IncidentError(f"No split: {'no' if not moving else 'every'} post of incident #{incident_id} {what}.")
+    title = " ".join(phrase.split())[:200] if wanted else f"{source.title} ({network})"[:200]
+    profile = {t: 1.0 for t in wanted} if wanted else dict(source.profile or {})
+    new = m.Incident(status=IncidentStatus.OPEN, origin="declared" if wanted else "split", declared_by=user_id, title=title,
+                     profile=profile, channel=channel, created_at=utcnow(), changed=True, network=network)
     session.add(new)
     session.flush()
     session.execute(update(m.Case).where(m.Case.id.in_(moving)).values(incident_id=new.id).execution_options(synchronize_session=False))
     source.changed = True
+    _others_changed(session, new.id)
     learn(session, new)
     learn(session, source)
-    _audit(session, user_id, "incident_split", incident_id=incident_id, into=new.id, posts=len(moving))
+    _audit(session, user_id, "incident_split", incident_id=incident_id, into=new.id, posts=len(moving), phrase=phrase, network=network)
     return new
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where one text goes on one network: how many posts it makes there, its length as that network counts it, its price."""
+
+    network: str
+    writes: int
+    length: int
+    limit: int | None
+    cost: float  # dollars for all `writes`; 0 where the network charges nothing
+
+    @property
+    def fits(self) -> bool:
+        return not self.limit or self.length <= self.limit
+
+
+def preview_answer(session: Session, incident_id: int, text: str, limits: dict, price) -> tuple[list[Destination], int]:
+    """Per network: the posts one answer would go to, its longest length there, and what it costs; and how many get nothing.
+
+    `price(network, what, text)` is one write's cost (`what`: reply or dm). Lengths are
+    counted with the longest @handle, as `answer_all` checks them.
+    """
+    text = text.strip()
+    plan = plan_answer(session, incident_id, text, limits)
+    kinds = dict(session.execute(select(m.Post.case_id, m.Post.kind).where(m.Post.case_id.in_(plan.eligible)).order_by(m.Post.id.desc())).all())
+    handles = _handles(session, plan.eligible)
+    networks = dict(session.execute(select(m.Case.id, m.Case.network).where(m.Case.id.in_(plan.eligible))).all())
+    out = []
+    for network, count in plan.per_network.items():
+        limit, length = limits.get(network, (None, len))
+        mine = [c for c in plan.eligible if networks[c] == network]
+        longest = max((len(personal(text, network, handles.get(c, ""))), personal(text, network, handles.get(c, ""))) for c in mine)[1]
+        cost = sum(price(network, "dm" if kinds.get(c) == "message" else "reply", text) for c in mine) if text else 0.0
+        out.append(Destination(network, count, (length or len)(longest) if text else 0, limit, cost))
+    return out, plan.already
+
+
+def preview_status(text: str, networks: list[str], limits: dict, price) -> list[Destination]:
+    """One public post on each of the brand's own accounts: its length there and its price."""
+    text = text.strip()
+    out = []
+    for network in networks:
+        limit, length = limits.get(network, (None, len))
+        out.append(Destination(network, 1, (length or len)(text) if text else 0, limit, price(network, "post", text) if text else 0.0))
+    return out
+
+
+@dataclass(frozen=True)
+class Closed:
+    incident: m.Incident
+    status_ids: list[int]   # final updates queued on the brand's own accounts
+    answered: int           # posts the final text was queued for as a reply
+
+
+def close(session: Session, incident_id: int, user_id: str, *, final_text: str, networks: list[str], limits: dict,
+          answer_posts: bool = False, now: datetime | None = None) -> Closed:
+    """Resolve with the final word: a public update on the brand's accounts and, if asked, the same text to each post.
+
+    All in one transaction that starts with the compare-and-set that closes the incident,
+    so a second Resolve (a double click, a second person) changes and sends nothing.
+    """
+    now = now or utcnow()
+    final_text = final_text.strip()
+    if answer_posts and not final_text:
+        raise IncidentError("Write the final update first: it is what each post would get as a reply.")
+    incident = resolve(session, incident_id, user_id, now)
+    status_ids = queue_status(session, incident_id, final_text, user_id, networks, limits, final=True, now=now) if final_text else []
+    answered = 0
+    if answer_posts:
+        plan = plan_answer(session, incident_id, final_text, limits)
+        if plan.too_long:
+            raise IncidentError("Too long as a reply on " + ", ".join(f"{n} ({length} characters with the @handle)" for n, length in plan.too_long.items())
+                                + ": shorten it, or untick the replies.")
+        if plan.eligible:
+            answered = len(answer_all(session, incident_id, final_text, user_id, limits, now, resolving=True).eligible)
+    return Closed(incident, status_ids, answered)
 
 
 def resolve(session: Session, incident_id: int, user_id: str, now: datetime | None = None) -> m.Incident:
@@ -313,10 +406,41 @@ def resolve(session: Session, incident_id: int, user_id: str, now: datetime | No
     ).rowcount
     if not won:
         get_open(session, incident_id)  # says why
+    _others_changed(session, incident_id)
     _audit(session, user_id, "incident_resolved", incident_id=incident_id)
     incident = session.get(m.Incident, incident_id)
     session.refresh(incident)
     return incident
+
+
+def acknowledge(session: Session, incident_id: int, user_id: str, now: datetime | None = None) -> m.Incident:
+    """Someone took the page: the escalation stops and the incident message says who. Only the first one counts."""
+    now = now or utcnow()
+    won = session.execute(
+        update(m.Incident).where(m.Incident.id == incident_id, m.Incident.status == IncidentStatus.OPEN, m.Incident.acknowledged_at.is_(None))
+        .values(acknowledged_by=user_id, acknowledged_at=now, changed=True).execution_options(synchronize_session=False)
+    ).rowcount
+    incident = get_open(session, incident_id)
+    session.refresh(incident)
+    if not won:
+        raise IncidentError(f"<@{incident.acknowledged_by}> already acknowledged incident #{incident_id}.")
+    _audit(session, user_id, "incident_acknowledged", incident_id=incident_id)
+    return incident
+
+
+def rate_series(session: Session, incident_id: int, now: datetime | None = None, *, points: int = 24) -> tuple[datetime, timedelta, list[int]]:
+    """Posts per interval from the incident's start to its end (or now): the chart uploaded to its thread."""
+    now = now or utcnow()
+    incident = session.get(m.Incident, incident_id)
+    times = sorted(session.scalars(select(m.Case.created_at).where(m.Case.incident_id == incident_id)))
+    start = min([incident.created_at, *times[:1]])
+    end = max([incident.resolved_at or now, *times[-1:]])
+    minutes = max(1, -(-int((end - start).total_seconds()) // (60 * points)))  # whole minutes, rounded up
+    bucket = timedelta(minutes=minutes)
+    counts = [0] * max(1, -(-int((end - start).total_seconds()) // int(bucket.total_seconds())))
+    for t in times:
+        counts[min(len(counts) - 1, int((t - start) / bucket))] += 1
+    return start, bucket, counts
 
 
 # -- what the incident message shows -------------------------------------------
@@ -351,6 +475,10 @@ class IncidentView:
     answers: dict[str, int] = field(default_factory=dict)  # sent / queued / failed
     statuses: list = field(default_factory=list)  # the latest sent status update per network, newest first
     waiting: int = 0  # posts no answer has reached yet
+    others: list = field(default_factory=list)  # (id, title) of the other open incidents it could be merged into
+    paged_user: str | None = None
+    acknowledged_by: str | None = None
+    escalated_to: str | None = None
 
 
 def view(session: Session, incident_id: int, now: datetime | None = None, *, buckets: int = 12, bucket: timedelta = timedelta(minutes=5)) -> IncidentView:
@@ -388,6 +516,10 @@ def view(session: Session, incident_id: int, now: datetime | None = None, *, buc
         answers=answer_progress(session, incident_id),
         statuses=_latest_statuses(session, incident_id),
         waiting=session.scalar(select(func.count(m.Case.id)).where(m.Case.incident_id == incident_id, m.Case.status == CaseStatus.OPEN)) or 0,
+        others=[tuple(r) for r in session.execute(
+            select(m.Incident.id, m.Incident.title).where(m.Incident.status == IncidentStatus.OPEN, m.Incident.id != incident_id)
+            .order_by(m.Incident.id.desc()).limit(MERGE_CHOICES)).all()],
+        paged_user=incident.paged_user, acknowledged_by=incident.acknowledged_by, escalated_to=incident.escalated_to,
     )
 
 
@@ -451,17 +583,20 @@ def plan_answer(session: Session, incident_id: int, text: str, limits: dict[str,
     return AnswerPlan(per_network, [c for c, _ in eligible], too_long, len(rows) - len(eligible))
 
 
-def answer_all(session: Session, incident_id: int, text: str, user_id: str, limits: dict, now: datetime | None = None) -> AnswerPlan:
+def answer_all(session: Session, incident_id: int, text: str, user_id: str, limits: dict, now: datetime | None = None, *,
+               resolving: bool = False) -> AnswerPlan:
     """Queue one reply per eligible post of the incident in the outbox: each post is answered at most once.
 
     Each case is taken with a compare-and-set on its status (like a card's Approve), so a
-    second click, a second person or a retried request reaches no post twice.
+    second click, a second person or a retried request reaches no post twice. `resolving`:
+    Resolve sends its final update this way, in the transaction that closed the incident.
     """
     now = now or utcnow()
     text = text.strip()
     if not text:
         raise IncidentError("The answer is empty: write something before sending.")
-    get_open(session, incident_id)
+    if not resolving:
+        get_open(session, incident_id)
     plan = plan_answer(session, incident_id, text, limits)
     if plan.too_long:
         raise IncidentError("Too long for " + ", ".join(f"{n} ({length} characters)" for n, length in plan.too_long.items()) + ": shorten it.")

@@ -14,10 +14,26 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from bot.clock import utcnow
+from bot.config import XConfig
+from bot.domain.replylength import has_link
 from storage import models as m
 from storage.db import Database
 
 MICROS = 1_000_000
+
+
+def write_operation(what: str, text: str) -> str:
+    """X's price-list line for a post we write (`what`: reply, post or dm): any post with a URL is billed as one with a link."""
+    if what == "dm":
+        return "dm"
+    return "post_with_link" if has_link(text) else what
+
+
+def write_cost(x: XConfig, network: str, what: str, text: str) -> float:
+    """Dollars one write costs: X bills each post it takes; Meta's Graph API charges nothing for a reply or a Page post."""
+    if network != "x":
+        return 0.0
+    return getattr(x.prices, write_operation(what, text))
 
 
 def month_bounds(now: datetime) -> tuple[datetime, datetime]:

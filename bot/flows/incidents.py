@@ -2,7 +2,9 @@
 
 One job (`tick`) detects spikes, re-learns what open incidents are about, queues each
 incident's message and its thread batches (paced by the publisher, like cards), edits
-the message in place at most every `update_every`, and pages on-call once per incident.
+the message in place at most every `update_every`, pages on-call once per incident (and
+escalates when nobody acknowledges), and uploads the rate chart to the thread when the
+incident opens and when it is resolved (twice in its life, within the channel's pace).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bot import charts
 from bot.clock import utcnow
 from bot.domain import cases, incidents, oncall, sla
 from bot.domain.ingest import IngestResult
@@ -21,7 +24,7 @@ from bot.domain.states import CaseStatus, IncidentStatus, SlackState
 from bot.flows.escalation import warn_unreachable
 from bot.jobs import Job
 from bot.runtime import Runtime
-from bot.slack import incident_blocks
+from bot.slack import incident_blocks, pacing
 from bot.slack.publisher import Publisher
 from bot.networks.base import NetworkError
 from bot.slack.blocks import history_entry
@@ -180,6 +183,8 @@ def tick(rt: Runtime, now: datetime | None = None) -> None:
     rt.publisher.deliver_pending()
     refresh_due(rt, now)
     page_due(rt, now)
+    escalate_due(rt, now)
+    upload_charts(rt, now)
     remind(rt, now)
 
 
@@ -281,6 +286,101 @@ def page_due(rt: Runtime, now: datetime | None = None) -> int:
             paged += 1
             break
     return paged
+
+
+def escalate_due(rt: Runtime, now: datetime | None = None) -> int:
+    """Nobody acknowledged the page within `escalate_after`: page `escalate_to`, once per incident, as for cases."""
+    now = now or utcnow()
+    oc = rt.config.oncall
+    if not oc.escalate_to:
+        return 0
+    with rt.db.session() as session:
+        ids = list(session.scalars(select(m.Incident.id).where(
+            m.Incident.status == IncidentStatus.OPEN, m.Incident.paged_at.is_not(None), m.Incident.paged_at <= now - oc.escalate_after,
+            m.Incident.acknowledged_at.is_(None), m.Incident.escalated_at.is_(None))))
+    escalated = 0
+    for incident_id in ids:
+        with rt.db.session() as session:
+            won = session.execute(
+                update(m.Incident).where(m.Incident.id == incident_id, m.Incident.escalated_at.is_(None), m.Incident.acknowledged_at.is_(None))
+                .values(escalated_at=now).execution_options(synchronize_session=False)
+            ).rowcount
+            if not won:
+                continue
+            incident = session.get(m.Incident, incident_id)
+            view, channel, ts, paged = incidents.view(session, incident_id, now), incident.channel, incident.message_ts, incident.paged_user
+        text, blocks = incident_blocks.page(view, permalink(rt.slack, channel, ts), escalated=True, paged=paged)
+        reached = []
+        for user in oc.escalate_to:
+            try:
+                direct_message(rt.slack, user, text, blocks)
+                reached.append(user)
+            except Unreachable as gone:
+                warn_unreachable(rt, gone, None, now)
+            except NotSent as exc:
+                log.warning("escalation of incident %s did not reach %s (%s)", incident_id, user, exc)
+        with rt.db.session() as session:
+            incident = session.get(m.Incident, incident_id)
+            if reached:
+                incident.escalated_to, incident.changed = ",".join(reached), True
+                escalated += 1
+            else:
+                incident.escalated_at = None  # nobody got it: the next tick tries again
+    return escalated
+
+
+def acknowledge(rt: Runtime, incident_id: int, user: str, now: datetime | None = None) -> None:
+    """Whoever takes the page stops the escalation; the incident message shows who, at once."""
+    with rt.db.session() as session:
+        incidents.acknowledge(session, incident_id, user, now)
+    note(rt, incident_id, history_entry(user, "acknowledged the page"))
+    refresh_due(rt, now, force=incident_id)
+
+
+def upload_charts(rt: Runtime, now: datetime | None = None) -> int:
+    """The rate chart in the incident's thread when it opens and when it is resolved: claimed first, so each goes once.
+
+    An upload takes a message's worth of the channel's pace like everything else; when the
+    channel has no budget left the chart waits for a later tick rather than jump the queue.
+    """
+    now = now or utcnow()
+    due = []
+    with rt.db.session() as session:
+        for incident in session.scalars(select(m.Incident).where(m.Incident.message_ts.is_not(None), m.Incident.status != IncidentStatus.MERGED)):
+            if incident.chart_opened_at is None and incident.status == IncidentStatus.OPEN:
+                due.append((incident.id, "chart_opened_at"))
+            elif incident.chart_resolved_at is None and incident.status == IncidentStatus.RESOLVED:
+                due.append((incident.id, "chart_resolved_at"))
+    uploaded = 0
+    for incident_id, column in due:
+        with rt.db.session() as session:
+            channel = session.get(m.Incident, incident_id).channel
+        if pacing.take(rt.db, channel) > 0:
+            break  # the channel is busy: cards and the incident message first
+        with rt.db.session() as session:
+            won = session.execute(
+                update(m.Incident).where(m.Incident.id == incident_id, getattr(m.Incident, column).is_(None)).values({column: now})
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not won:
+                continue
+            incident = session.get(m.Incident, incident_id)
+            start, bucket, counts = incidents.rate_series(session, incident_id, now)
+            title, ts, resolved = incident.title, incident.message_ts, incident.status == IncidentStatus.RESOLVED
+        try:
+            png = charts.incident_chart(title, start, bucket, counts, resolved=resolved)
+            rt.publisher.client.files_upload_v2(
+                channel=channel, thread_ts=ts, content=png, filename=f"incident-{incident_id}{'-resolved' if resolved else ''}.png",
+                title=f"Incident #{incident_id}: {'the whole incident' if resolved else 'posts so far'}",
+                alt_txt=f"Posts per {bucket.total_seconds() / 60:g} minutes about incident #{incident_id}: {sum(counts)} in all, "
+                        f"at most {max(counts)} in one interval."[:1000],
+            )
+            uploaded += 1
+        except (SlackApiError, URLError, OSError) as exc:
+            log.warning("could not upload the chart of incident %s: %s", incident_id, exc)
+            with rt.db.session() as session:
+                setattr(session.get(m.Incident, incident_id), column, None)  # try again on a later tick
+    return uploaded
 
 
 def jobs(rt: Runtime) -> list[Job]:

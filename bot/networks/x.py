@@ -21,7 +21,7 @@ from bot.clock import utcnow
 from bot.domain.posts import Author, Post, SentReply
 from bot.config import FileConfig, Settings, XConfig, secret
 from bot.domain.replylength import has_link, weighted_length
-from bot.domain.spend import Meter, pace_wait
+from bot.domain.spend import Meter, pace_wait, write_operation
 from bot.networks.base import (
     AuthFailed,
     Fetched,
@@ -350,7 +350,7 @@ class XNetwork:
             response = self.client.create_tweet(text=text, in_reply_to_tweet_id=target.external_id, user_auth=True)
         except Exception as exc:  # noqa: BLE001 - translated below
             raise _translate(exc, write=True) from exc
-        self._bill("post_with_link" if has_link(text) else "reply", 1)
+        self._bill(write_operation("reply", text), 1)
         tweet_id = str(response.data["id"])
         _, username = self._me()
         return SentReply(external_id=tweet_id, url=f"https://x.com/{username}/status/{tweet_id}")
@@ -361,7 +361,7 @@ class XNetwork:
             response = self.client.create_tweet(text=text, user_auth=True)
         except Exception as exc:  # noqa: BLE001 - translated below
             raise _translate(exc, write=True) from exc
-        self._bill("post_with_link" if has_link(text) else "post", 1)
+        self._bill(write_operation("post", text), 1)
         tweet_id = str(response.data["id"])
         _, username = self._me()
         return SentReply(external_id=tweet_id, url=f"https://x.com/{username}/status/{tweet_id}")

@@ -25,6 +25,10 @@ class Action(StrEnum):
     INCIDENT_ANSWER = "incident_answer"
     INCIDENT_RETRY = "incident_retry"
     INCIDENT_STATUS = "incident_status"
+    INCIDENT_DRAFT = "incident_draft"  # typing in an incident modal: the preview under it follows
+    INCIDENT_MERGE = "incident_merge"  # "Merge into…": a pick of another open incident
+    INCIDENT_SPLIT = "incident_split"
+    INCIDENT_ACK = "incident_acknowledge"  # on the page DM: someone is on it, stop escalating
     MAKE_CASE = "lane_make_case"    # a lane or hidden post becomes a case
     CLEAR_LANE = "lane_clear"       # the posts in the lane were glanced at
 
@@ -34,6 +38,8 @@ class View(StrEnum):
     MOVE_TO_DM = "case_dm_modal"
     INCIDENT_ANSWER = "incident_answer_modal"
     INCIDENT_STATUS = "incident_status_modal"
+    INCIDENT_RESOLVE = "incident_resolve_modal"
+    INCIDENT_SPLIT = "incident_split_modal"
 
 
 class Block(StrEnum):
@@ -43,6 +49,9 @@ class Block(StrEnum):
     ACTIONS = "case_actions"
     CHECK = "reply_check"
     SEND_ANYWAY = "send_anyway"
+    ALSO_ANSWER = "also_answer"      # Resolve: also send the final update to each post
+    SPLIT_PHRASE = "split_phrase"
+    SPLIT_NETWORK = "split_network"
 
 
 INPUT = "text"
@@ -82,6 +91,21 @@ def parse_incident_ref(value: str | None) -> int:
         if data.get("v") != REF_VERSION:
             raise StaleReference(value)
         return int(data["incident"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise StaleReference(value) from None
+
+
+def merge_ref(source_id: int, target_id: int) -> str:
+    """What a "Merge into…" option carries: this incident and the one it would join."""
+    return json.dumps({"v": REF_VERSION, "incident": source_id, "into": target_id}, separators=(",", ":"))
+
+
+def parse_merge_ref(value: str | None) -> tuple[int, int]:
+    try:
+        data = json.loads(value or "")
+        if data.get("v") != REF_VERSION:
+            raise StaleReference(value)
+        return int(data["incident"]), int(data["into"])
     except (ValueError, TypeError, KeyError, AttributeError):
         raise StaleReference(value) from None
 

@@ -1,15 +1,16 @@
 """Block Kit for incidents: the incident message, its thread batches and the on-call page. Pure builders."""
 from __future__ import annotations
 
-from bot.domain.incidents import IncidentView
+from bot.domain.incidents import Destination, IncidentView
 from bot.domain.states import IncidentStatus
-from bot.slack.blocks import NETWORK_LABEL, button, context, link, plain, quote_block, section, slack_date
-from bot.slack.ids import INPUT, Action, Block, View, incident_ref
+from bot.slack.blocks import NETWORK_LABEL, button, context, link, mrkdwn, plain, quote_block, section, slack_date
+from bot.slack.ids import Action, Block, View, incident_ref, merge_ref
 from bot.slack.text import escape, truncate
 from storage import models as m
 
 SPARK = "▁▂▃▄▅▆▇█"
 TREND = {"rising": ":chart_with_upwards_trend: rising", "steady": ":left_right_arrow: steady", "falling": ":chart_with_downwards_trend: falling"}
+PLURAL = {"reply": "replies", "post": "posts"}
 BATCH_LISTED = 10  # posts shown one by one in a thread batch; the rest are counted
 
 
@@ -59,6 +60,9 @@ def incident_message(v: IncidentView) -> list[dict]:
         blocks.append(context(f":mega: Last public update {slack_date(v.statuses[0].sent_at, '{time}')}: {links}"))
     elif v.status == IncidentStatus.OPEN:
         blocks.append(context(":mega: No public status update yet: customers are waiting to hear from you."))
+    paging = _paging(v)
+    if paging:
+        blocks.append(context(paging))
     since = f"Since {slack_date(v.created_at, '{time}')}" if v.created_at else ""
     declared = f" · declared by <@{v.declared_by}>" if v.declared_by else ""
     blocks.append(context(f"{since}{declared} · new posts go in the thread; they get no card of their own"))
@@ -67,9 +71,32 @@ def incident_message(v: IncidentView) -> list[dict]:
             {**button("Answer all…", Action.INCIDENT_ANSWER, 0, style="primary"), "value": incident_ref(v.id)},
             {**button("Status update…", Action.INCIDENT_STATUS, 0), "value": incident_ref(v.id)},
             *([{**button("Retry failed", Action.INCIDENT_RETRY, 0), "value": incident_ref(v.id)}] if v.answers.get("failed") else []),
-            {**button("Resolve", Action.INCIDENT_RESOLVE, 0), "value": incident_ref(v.id)},
+            {**button("Resolve…", Action.INCIDENT_RESOLVE, 0), "value": incident_ref(v.id)},
+            {**button("Split…", Action.INCIDENT_SPLIT, 0), "value": incident_ref(v.id)},
+            *([_merge_menu(v)] if v.others else []),
         ]})
     return blocks
+
+
+def _merge_menu(v: IncidentView) -> dict:
+    """Pick the open incident this one is the same problem as; its posts move there."""
+    return {
+        "type": "static_select", "action_id": Action.INCIDENT_MERGE.value, "placeholder": plain("Merge into…"),
+        "options": [{"text": plain(truncate(f"#{other} {title}", 75)), "value": merge_ref(v.id, other)} for other, title in v.others],
+        "confirm": {"title": plain("Merge this incident?"), "confirm": plain("Merge"), "deny": plain("Cancel"),
+                    "text": mrkdwn(f"Incident #{v.id}'s posts move into the one you picked, and #{v.id} closes.")},
+    }
+
+
+def _paging(v: IncidentView) -> str:
+    """Who was paged for this incident and whether anyone took it."""
+    if not v.paged_user and not v.escalated_to:
+        return ""
+    parts = [f":pager: Paged <@{v.paged_user}>" if v.paged_user else ":pager: Nobody on call could be reached"]
+    if v.escalated_to:
+        parts.append(f"escalated to {', '.join(f'<@{u}>' for u in v.escalated_to.split(','))} (nobody acknowledged in time)")
+    parts.append(f":white_check_mark: acknowledged by <@{v.acknowledged_by}>" if v.acknowledged_by else "not acknowledged yet")
+    return " · ".join(parts)
 
 
 def batch_fallback(total: int) -> str:
@@ -93,11 +120,23 @@ def batch(posts: list[m.Post], more: int) -> list[dict]:
     return blocks
 
 
-def page(v: IncidentView, permalink: str | None) -> tuple[str, list[dict]]:
-    """One page for the whole incident, not one per post."""
+def page(v: IncidentView, permalink: str | None, *, escalated: bool = False, paged: str | None = None) -> tuple[str, list[dict]]:
+    """One page for the whole incident, not one per post; Acknowledge stops the escalation."""
     where = link(permalink, "Open the incident") if permalink else "The incident is in the team channel."
-    text = f":pager: *You are on call: incident #{v.id}*, {escape(v.title)}: {v.posts} posts from {v.people} people so far."
-    return f"On call: incident #{v.id} ({v.posts} posts)", [section(text), context(where)]
+    if escalated:
+        who = f"<@{paged}> was paged and has not acknowledged." if paged else "Nobody on call could be reached."
+        text = f":rotating_light: *Escalated: incident #{v.id}*, {escape(v.title)}: {v.posts} posts from {v.people} people so far. {who}"
+    else:
+        text = f":pager: *You are on call: incident #{v.id}*, {escape(v.title)}: {v.posts} posts from {v.people} people so far."
+    ack = {"type": "actions", "elements": [{**button("Acknowledge", Action.INCIDENT_ACK, 0, style="primary"), "value": incident_ref(v.id)}]}
+    return f"On call: incident #{v.id} ({v.posts} posts)", [section(text), context(where), ack]
+
+
+def acknowledged_page(v: IncidentView, user: str, permalink: str | None) -> tuple[str, list[dict]]:
+    """The page DM once someone took the incident: no button left to press."""
+    where = link(permalink, "Open the incident") if permalink else "The incident is in the team channel."
+    return (f"Incident #{v.id} acknowledged", [section(f":white_check_mark: <@{user}> acknowledged incident #{v.id}, {escape(v.title)}."),
+                                                context(where)])
 
 
 def incident_list(incidents: list[m.Incident], counts: dict[int, int]) -> str:
@@ -106,8 +145,41 @@ def incident_list(incidents: list[m.Incident], counts: dict[int, int]) -> str:
     return "\n".join(f"• *#{i.id}* {escape(i.title)}: {counts.get(i.id, 0)} posts, since {slack_date(i.created_at, '{time}')}" for i in incidents)
 
 
-def answer_modal(v: IncidentView, plan_line: str, draft: str = "") -> dict:
-    """Write one answer for every post of the incident; the modal says who it goes to before it is sent."""
+def _draft(label: str, draft: str, *, optional: bool = False) -> dict:
+    """The text of an incident modal; each pause in typing updates the preview under it."""
+    return {"type": "input", "block_id": Block.REPLY.value, "label": plain(label), "optional": optional, "dispatch_action": True,
+            "element": {"type": "plain_text_input", "action_id": Action.INCIDENT_DRAFT.value, "multiline": True, "initial_value": draft,
+                        "max_length": 2000, "dispatch_action_config": {"trigger_actions_on": ["on_character_entered"]}}}
+
+
+def _money(dollars: float) -> str:
+    return "free" if dollars == 0 else f"${dollars:,.2f}" if dollars >= 1 else f"${dollars:.3f}"
+
+
+def destination_line(d: Destination, what: str) -> str:
+    """"X · 30 replies · $0.300 · 98/280 ✓"; a text too long for the network says so, and nothing is sent."""
+    label = NETWORK_LABEL.get(d.network, d.network)
+    count = f"{d.writes} {what if d.writes == 1 else PLURAL[what]}"
+    size = f"{d.length}/{d.limit}" if d.limit else f"{d.length} characters"
+    if not d.fits:
+        return f":no_entry: *{label}* · {count} · *{size}*: too long for {label}. Shorten it: nothing is sent until it fits."
+    return f":white_check_mark: *{label}* · {count} · {_money(d.cost)} · {size}" if d.length else f"*{label}* · {count}"
+
+
+def preview(destinations: list[Destination], what: str, *, block_id: str = Block.CHECK.value, note: str = "") -> dict:
+    """The live preview under an incident text: per network, how many posts, what it costs, whether it fits."""
+    lines = [destination_line(d, what) for d in destinations] or ["No connected network takes it."]
+    total = sum(d.cost for d in destinations)
+    if total:
+        lines.append(f"Total: {_money(total)} (X's pay-per-use prices; Facebook is free)")
+    if note:
+        lines.append(note)
+    return {"type": "context", "block_id": block_id, "elements": [mrkdwn(truncate("\n".join(lines), 3000))]}
+
+
+def answer_modal(v: IncidentView, destinations: list[Destination], already: int, draft: str = "") -> dict:
+    """Write one answer for every post of the incident; the modal says who it goes to, what it costs, before it is sent."""
+    skipped = f"{already} already answered or dismissed get nothing. " if already else ""
     return {
         "type": "modal",
         "callback_id": View.INCIDENT_ANSWER.value,
@@ -117,19 +189,10 @@ def answer_modal(v: IncidentView, plan_line: str, draft: str = "") -> dict:
         "close": plain("Cancel"),
         "blocks": [
             section(f"*Incident #{v.id}:* {escape(v.title)}"),
-            {"type": "input", "block_id": Block.REPLY.value, "label": plain("One answer, sent as a reply to each post"),
-             "element": {"type": "plain_text_input", "action_id": INPUT, "multiline": True, "initial_value": draft, "max_length": 2000}},
-            context(plan_line),
+            _draft("One answer, sent as a reply to each post", draft),
+            preview(destinations, "reply", note=f"{skipped}On X each reply starts with the author's @handle; each post is answered once."),
         ],
     }
-
-
-def plan_line(per_network: dict[str, int], already: int) -> str:
-    """"Goes to 412 posts: X 330 · Facebook 82 (5 already answered get nothing)"."""
-    total = sum(per_network.values())
-    where = " · ".join(f"{NETWORK_LABEL.get(n, n)} {c}" for n, c in per_network.items())
-    skipped = f" ({already} already answered or dismissed get nothing)" if already else ""
-    return f"Goes to *{total}* posts: {where or 'none yet'}{skipped}. X counts 280 weighted characters; each post is answered once."
 
 
 def reminder(after) -> str:
@@ -138,8 +201,9 @@ def reminder(after) -> str:
             "Customers keep asking: post one with *Status update…*.")
 
 
-def status_modal(v: IncidentView, networks: list[str]) -> dict:
-    where = " and ".join(NETWORK_LABEL.get(n, n) for n in networks) or "no connected network"
+def status_modal(v: IncidentView, destinations: list[Destination], draft: str = "") -> dict:
+    """A public post on the brand's own accounts, approved here like a reply."""
+    where = " and ".join(NETWORK_LABEL.get(d.network, d.network) for d in destinations) or "no connected network"
     return {
         "type": "modal",
         "callback_id": View.INCIDENT_STATUS.value,
@@ -149,8 +213,60 @@ def status_modal(v: IncidentView, networks: list[str]) -> dict:
         "close": plain("Cancel"),
         "blocks": [
             section(f"*Incident #{v.id}:* {escape(v.title)}"),
-            {"type": "input", "block_id": Block.REPLY.value, "label": plain("What people should know now"),
-             "element": {"type": "plain_text_input", "action_id": INPUT, "multiline": True, "max_length": 2000}},
-            context(f"Posted publicly on the brand's own {where}, once each. X counts 280 weighted characters."),
+            _draft("What people should know now", draft),
+            preview(destinations, "post", note=f"Posted publicly on the brand's own {where}, once each."),
         ],
+    }
+
+
+def resolve_modal(v: IncidentView, status: list[Destination], answers: list[Destination], already: int, draft: str = "") -> dict:
+    """Close the incident with the final word: a public update, and (ticked) the same text as a reply to each post."""
+    waiting = sum(d.writes for d in answers)
+    blocks = [
+        section(f"*Incident #{v.id}:* {escape(v.title)}\nResolving closes it: new posts get cards again."),
+        _draft("Final public update (leave empty to close without one)", draft, optional=True),
+        preview(status, "post", note="Posted publicly on the brand's own accounts, once each."),
+    ]
+    if waiting:
+        blocks += [
+            {"type": "input", "block_id": Block.ALSO_ANSWER.value, "optional": True, "label": plain("Replies"),
+             "element": {"type": "checkboxes", "action_id": Block.ALSO_ANSWER.value, "options": [
+                 {"text": plain(f"Also send it as a reply to each of the {waiting} posts not answered yet"), "value": "yes"}]}},
+            preview(answers, "reply", block_id="answer_check",
+                    note=(f"{already} already answered or dismissed get nothing. " if already else "") + "Each post is answered once."),
+        ]
+    else:
+        blocks.append(context("Every post of this incident has been answered already."))
+    return {
+        "type": "modal",
+        "callback_id": View.INCIDENT_RESOLVE.value,
+        "private_metadata": incident_ref(v.id),
+        "title": plain("Resolve the incident"),
+        "submit": plain("Resolve"),
+        "close": plain("Cancel"),
+        "blocks": blocks,
+    }
+
+
+def split_modal(v: IncidentView) -> dict:
+    """Move a group of this incident's posts into a new incident: those that mention a phrase, or come from one network."""
+    networks = [{"text": plain(NETWORK_LABEL.get(n, n)), "value": n} for n in v.networks]
+    blocks = [
+        section(f"*Incident #{v.id}:* {escape(v.title)}\nThe posts you pick become a new incident with its own message and answer."),
+        {"type": "input", "block_id": Block.SPLIT_PHRASE.value, "optional": True, "label": plain("Posts that mention"),
+         "hint": plain("e.g. login: every post saying it moves"),
+         "element": {"type": "plain_text_input", "action_id": Block.SPLIT_PHRASE.value, "max_length": 200}},
+    ]
+    if len(networks) > 1:
+        blocks.append({"type": "input", "block_id": Block.SPLIT_NETWORK.value, "optional": True, "label": plain("...from"),
+                       "element": {"type": "static_select", "action_id": Block.SPLIT_NETWORK.value, "placeholder": plain("any network"),
+                                   "options": networks}})
+    return {
+        "type": "modal",
+        "callback_id": View.INCIDENT_SPLIT.value,
+        "private_metadata": incident_ref(v.id),
+        "title": plain("Split the incident"),
+        "submit": plain("Split"),
+        "close": plain("Cancel"),
+        "blocks": blocks,
     }

@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.config import FileConfig, OncallConfig
 from bot.domain import stats
-from bot.domain.incidents import IncidentView, Sample
+from bot.domain.incidents import Destination, IncidentView, Sample
 from bot.domain.oncall import OnCall
 from bot.slack import blocks, incident_blocks, oncall_blocks, stats_blocks
 from storage import models as m
@@ -149,20 +149,40 @@ def _builders(cases: dict[str, m.Case], reports: tuple[stats.Report, stats.Repor
         "incident_message": {
             "open": incident_blocks.incident_message(_incident(answers={"sent": 20, "queued": 5, "failed": 2}, waiting=15)),
             "resolved": incident_blocks.incident_message(_incident("resolved", resolved_by=LEAD)),
+            "merge_choices_and_paging": incident_blocks.incident_message(_incident(
+                others=[(5, "login broken"), (4, "promo code <!here> refused")], paged_user=ALICE, escalated_to=MGR, acknowledged_by=MGR)),
         },
         "incident_batch": {"posts": incident_blocks.batch([case.posts[0] for case in (cases["open"], cases["facebook"])], 3)},
-        "incident_page": {"first": incident_blocks.page(_incident(), link)},
-        "incident_status_modal": {"x_and_facebook": incident_blocks.status_modal(_incident(), ["facebook", "x"])},
-        "incident_answer_modal": {
-            "x_and_facebook": incident_blocks.answer_modal(_incident(), incident_blocks.plan_line({"x": 30, "facebook": 12}, 2),
-                                                           "We know checkout is down and are fixing it."),
+        "incident_page": {"first": incident_blocks.page(_incident(), link),
+                          "escalated": incident_blocks.page(_incident(), None, escalated=True, paged=ALICE),
+                          "escalated_nobody_reached": incident_blocks.page(_incident(), link, escalated=True)},
+        "incident_status_modal": {
+            "empty": incident_blocks.status_modal(_incident(), [Destination("facebook", 1, 0, 8000, 0.0), Destination("x", 1, 0, 280, 0.0)]),
+            "with_link": incident_blocks.status_modal(
+                _incident(), [Destination("facebook", 1, 60, 8000, 0.0), Destination("x", 1, 60, 280, 0.2)],
+                "Checkout is down; we are on it. Updates: acme.example/status"),
         },
+        "incident_answer_modal": {
+            "x_and_facebook": incident_blocks.answer_modal(
+                _incident(), [Destination("facebook", 12, 43, 8000, 0.0), Destination("x", 30, 59, 280, 0.3)], 2,
+                "We know checkout is down and are fixing it."),
+            "too_long_for_x": incident_blocks.answer_modal(
+                _incident(), [Destination("facebook", 12, 300, 8000, 0.0), Destination("x", 30, 316, 280, 0.3)], 0, "Sorry. " * 43),
+        },
+        "incident_resolve_modal": {
+            "with_replies": incident_blocks.resolve_modal(
+                _incident(), [Destination("x", 1, 40, 280, 0.015)], [Destination("x", 30, 52, 280, 0.3)], 2,
+                "Checkout works again. Sorry for the trouble!"),
+            "all_answered": incident_blocks.resolve_modal(_incident(), [Destination("x", 1, 0, 280, 0.0)], [], 42),
+        },
+        "incident_split_modal": {"x_and_facebook": incident_blocks.split_modal(_incident())},
     }
 
 
 BUILDERS = ["case_card", "network_notes", "follow_up", "connection_notice", "connection_restored", "edit_modal", "dm_modal",
             "home_view", "page", "acknowledged", "handoff_summary", "oncall_status", "stats_message", "digest_message", "home_numbers",
-            "incident_message", "incident_batch", "incident_page", "incident_answer_modal", "incident_status_modal"]
+            "incident_message", "incident_batch", "incident_page", "incident_answer_modal", "incident_status_modal",
+            "incident_resolve_modal", "incident_split_modal"]
 
 
 @pytest.mark.parametrize("builder", BUILDERS)
