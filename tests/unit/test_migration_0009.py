@@ -1,4 +1,4 @@
-"""Migration 0007 (incident paging, split-by-network, chart uploads): existing incidents keep working, and it downgrades cleanly."""
+"""Migration 0009 (incident paging, split-by-network, chart uploads): existing incidents keep working, and it downgrades cleanly."""
 from __future__ import annotations
 
 import sqlalchemy
@@ -13,9 +13,9 @@ from storage.db import alembic_config, upgrade
 NEW = {"network", "acknowledged_by", "acknowledged_at", "escalated_at", "escalated_to", "chart_opened_at", "chart_resolved_at"}
 
 
-def test_0007_keeps_open_incidents_unacknowledged_and_uncharted_and_downgrades_cleanly(tmp_path):
+def test_0009_keeps_open_incidents_unacknowledged_and_uncharted_and_downgrades_cleanly(tmp_path):
     engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    upgrade(engine, "0006")
+    upgrade(engine, "0008")
     with engine.begin() as connection:
         connection.execute(sqlalchemy.text(
             "insert into incidents (id, status, title, origin, profile, channel, changed, created_at)"
@@ -30,6 +30,6 @@ def test_0007_keeps_open_incidents_unacknowledged_and_uncharted_and_downgrades_c
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0006")
+        command.downgrade(config, "0008")
     assert not NEW & {c["name"] for c in sqlalchemy.inspect(engine).get_columns("incidents")}
     engine.dispose()
