@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import parse_qs
 
@@ -32,6 +33,9 @@ def build_bolt(rt: Runtime) -> App:
         token_verification_enabled=False,  # auth.test on first request, so start-up works offline
         process_before_response=False,
         raise_error_for_unhandled_request=False,
+        # Listeners only touch the database before acking; more threads than Bolt's 5, so a few
+        # slow Slack calls after an ack (views.open, a private note) never delay the next click's ack.
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener"),
     )
     middleware.register(app, rt)
     actions.register(app, rt)

@@ -28,9 +28,10 @@ def register(app: App, rt: Runtime) -> None:
         if not role.may_approve:
             raise CaseError(NOT_APPROVER)
         workflows.reject(rt, case_id, user_id)
+        rt.submit(workflows.after_reject, rt, case_id, user_id)
 
     def retry(case_id: int, user_id: str) -> None:
-        workflows.send_approval(rt, workflows.retry(rt, case_id, user_id))
+        rt.submit(workflows.after_approval, rt, workflows.retry(rt, case_id, user_id), user_id=user_id)
 
     def edit(case_id: int, role: Role, body: dict, client: WebClient) -> None:
         with rt.db.session() as session:
@@ -98,5 +99,8 @@ def register(app: App, rt: Runtime) -> None:
         Action.REPLY_ON_NETWORK: reply_on_network,
         Action.MARK_REPLIED: mark_replied_case,
     }
+    # An approval is acknowledged only once it is in the outbox (a crash right after the ack loses nothing);
+    # these listeners write the database only and hand Slack and the networks to the background pool.
+    durable = {Action.APPROVE, Action.RETRY, Action.REJECT}
     for action_id, listener in listeners.items():
-        app.action(action_id.value, middleware=[case_action(rt)])(case_listener(rt, listener))
+        app.action(action_id.value, middleware=[case_action(rt, durable=action_id in durable)])(case_listener(rt, listener))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 from typing import Callable
 
 from slack_bolt import Ack, App, BoltContext, BoltResponse
@@ -35,20 +36,53 @@ def may_answer(rt: Runtime, user_id: str, role: Role) -> str | None:
     return None if role.may_answer else NOT_ALLOWED
 
 
-def case_action(rt: Runtime, gate: Gate = may_answer) -> Callable:
-    """Listener middleware for a button carrying a case reference."""
+ACK_DEADLINE = 2.5  # seconds: Slack gives up on an acknowledgement after 3
+
+
+def _once(ack: Ack) -> Callable[[], None]:
+    """`ack` callable any number of times, from any thread; only the first call answers Slack."""
+    lock, done = threading.Lock(), []
+
+    def acknowledge() -> None:
+        with lock:
+            if not done:
+                done.append(True)
+                ack()
+
+    return acknowledge
+
+
+def case_action(rt: Runtime, gate: Gate = may_answer, *, durable: bool = False) -> Callable:
+    """Listener middleware for a button carrying a case reference.
+
+    A `durable` action (an approval) is acknowledged by `case_listener` once its
+    database write is committed, or at ACK_DEADLINE if that write is slow; the
+    others right here.
+    """
 
     def resolve_case(ack: Ack, body: dict, action: dict, context: BoltContext, next: Callable[[], None]) -> None:
-        ack()  # within Slack's 3 seconds; everything after may take its time
+        acknowledge = _once(ack)
+        context["acknowledge"] = acknowledge
+        if not durable:
+            acknowledge()  # within Slack's 3 seconds; everything after may take its time
         try:
-            case_id = parse_case_ref(action.get("value") or (action.get("selected_option") or {}).get("value"))
-        except StaleReference:
-            raise UserFacingError(STALE) from None
-        user_id = body["user"]["id"]
-        role = role_of(rt.config.roles, user_id)
-        refusal = gate(rt, user_id, role)
-        if refusal:
-            raise UserFacingError(refusal)
+            try:
+                case_id = parse_case_ref(action.get("value") or (action.get("selected_option") or {}).get("value"))
+            except StaleReference:
+                raise UserFacingError(STALE) from None
+            user_id = body["user"]["id"]
+            role = role_of(rt.config.roles, user_id)
+            refusal = gate(rt, user_id, role)
+            if refusal:
+                raise UserFacingError(refusal)
+        except Exception:
+            acknowledge()
+            raise
+        if durable:
+            timer = threading.Timer(ACK_DEADLINE, acknowledge)
+            timer.daemon = True
+            timer.start()
+            context["ack_timer"] = timer
         context["case_id"], context["user_id"], context["role"] = case_id, user_id, role
         next()
 
@@ -81,6 +115,11 @@ def case_listener(rt: Runtime, listener: Callable[..., None]) -> Callable[..., N
             listener(**{name: value for name, value in offered.items() if name in wanted})
         except UserFacingError as error:
             explain(rt, client, body, error, context["case_id"])
+        finally:
+            if context.get("ack_timer") is not None:
+                context["ack_timer"].cancel()
+            if context.get("acknowledge") is not None:
+                context["acknowledge"]()  # a durable action: its write is committed (or it failed) by now
 
     run.__name__ = run.__qualname__ = listener.__name__
     return run

@@ -1,6 +1,8 @@
 """Modal submissions: validate before closing the modal, then send after the ack."""
 from __future__ import annotations
 
+import logging
+
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
@@ -10,6 +12,9 @@ from bot.domain.tone import check_tone
 from bot.flows import workflows
 from bot.runtime import Runtime
 from bot.slack.ids import ANYWAY, INPUT, Block, StaleReference, View, block_base, parse_case_ref
+
+
+log = logging.getLogger(__name__)
 
 
 def _field(view: dict, block: Block) -> tuple[str, str | None]:
@@ -70,8 +75,8 @@ def register(app: App, rt: Runtime) -> None:
         except CaseError as exc:
             ack(response_action="errors", errors={first_block: str(exc)})
             return
-        ack()
-        workflows.send_approval(rt, approval)
+        ack()  # the approval is in the outbox: durable before Slack hears it was taken
+        rt.submit(workflows.after_approval, rt, approval, user_id=user_id, draft=replies.get("public", ("", ""))[1])
 
     @app.view(View.EDIT.value)
     def edit_submitted(ack: Ack, body: dict, view: dict, client: WebClient):

@@ -91,7 +91,8 @@ def target_of(case: m.Case) -> Target:
 
 
 def approve(rt: Runtime, case_id: int, user_id: str, replies: dict[str, str]) -> outbox.Approval:
-    """Record the approval in the outbox (raises CaseError if the case cannot take one).
+    """Record the approval in the outbox (raises CaseError if the case cannot take one): database only, so it
+    is durable before Slack hears the click acknowledged; `after_approval` does the rest in the background.
 
     When the approval policy holds this person's reply, nothing is queued: the card
     shows the draft to approvers instead.
@@ -101,37 +102,48 @@ def approve(rt: Runtime, case_id: int, user_id: str, replies: dict[str, str]) ->
         case = session.get(m.Case, case_id)
         root = case.root if case else None
         hold = bool(root) and policy.needs_approval(user_id=user_id, priority=case.priority, followers=root.author_followers)
-        approval = outbox.approve(session, case_id, user_id, replies, hold=hold, approver=policy.is_approver(user_id))
-    rt.publisher.refresh(case_id)
-    if approval.held:
-        draft = replies.get("public", "")
-        rt.publisher.note(case_id, history_entry(user_id, "submitted a reply for approval", escape(draft)))
-    return approval
+        return outbox.approve(session, case_id, user_id, replies, hold=hold, approver=policy.is_approver(user_id))
+
+
+def after_approval(rt: Runtime, approval: outbox.Approval, *, user_id: str, draft: str = "", released: bool = False) -> None:
+    """After the click was acknowledged: the card and its thread say so, and the replies go out."""
+    if released:
+        rt.publisher.note(approval.case_id, history_entry(user_id, "approved the draft"))
+    elif approval.held:
+        rt.publisher.note(approval.case_id, history_entry(user_id, "submitted a reply for approval", escape(draft)))
+    rt.publisher.refresh(approval.case_id)
+    send_approval(rt, approval)
 
 
 def approve_from_card(rt: Runtime, case_id: int, user_id: str, *, approver: bool) -> None:
-    """The card's Approve: an approver releases a held draft; otherwise the suggested reply is approved and sent."""
+    """The card's Approve: an approver releases a held draft; otherwise the suggested reply is approved.
+
+    Only the database is written here (the click is acknowledged once it is durable);
+    the card, the thread and the send follow on the background pool.
+    """
     with rt.db.session() as session:
         case = session.get(m.Case, case_id)
         held, draft = (case.status == CaseStatus.PENDING_APPROVAL, case.suggested_reply) if case else (False, "")
     if held:
         if not approver:
             raise cases.CaseError(NOT_APPROVER)
-        send_approval(rt, release(rt, case_id, user_id))
+        rt.submit(after_approval, rt, release(rt, case_id, user_id), user_id=user_id, released=True)
         return
-    send_approval(rt, approve(rt, case_id, user_id, {"public": draft}))
+    rt.submit(after_approval, rt, approve(rt, case_id, user_id, {"public": draft}), user_id=user_id, draft=draft)
 
 
 def release(rt: Runtime, case_id: int, approver_id: str) -> outbox.Approval:
+    """An approver lets the held draft go: database only, like `approve`."""
     with rt.db.session() as session:
-        approval = outbox.release(session, case_id, approver_id)
-    rt.publisher.note(case_id, history_entry(approver_id, "approved the draft"))
-    return approval
+        return outbox.release(session, case_id, approver_id)
 
 
 def reject(rt: Runtime, case_id: int, approver_id: str) -> None:
     with rt.db.session() as session:
         outbox.reject(session, case_id, approver_id)
+
+
+def after_reject(rt: Runtime, case_id: int, approver_id: str) -> None:
     rt.publisher.refresh(case_id)
     rt.publisher.note(case_id, history_entry(approver_id, "sent the draft back"))
 

@@ -40,3 +40,24 @@ def test_sigterm_while_a_reply_is_being_sent_finishes_the_send_and_exits_0(stack
     assert len(stack.x.replies_to(tweet_id)) == 1
     assert "Replied by" in card_text(stack.cards()[0])
     assert "stopped" in (tmp_path / "bot.log").read_text()
+
+
+def test_a_click_acknowledged_then_killed_at_once_still_sends_the_reply_after_restart(stack, customer, tmp_path):
+    tweet_id = stack.x.add_tweet(COMPLAINT, customer)
+    bot = BotProcess(stack, tmp_path / "bot.log", extra_env={"POLL_INTERVAL_SECONDS": "5"}).start().wait_ready()
+    try:
+        stack.slack.wait_for(lambda: stack.cards(), timeout=30, what="the card")
+        stack.x.fail("create_tweet", status=503, times=3)  # X is busy: the reply waits in the outbox when the process dies
+        assert bot.click("U0AGENT", Action.APPROVE, the_case(stack).id).status_code == 200
+        bot.signal(signal.SIGKILL)
+        bot.wait(10)
+        assert [r.status for r in the_case(stack).replies] in (["queued"], ["sending"])  # durable before the ack
+        stack.x.clear_faults()
+        bot.start().wait_ready()
+        stack.x.wait_for(lambda: the_case(stack).status in ("answered", "failed"), timeout=150, what="the approval settled")
+    finally:
+        bot.stop()
+    assert len(stack.x.replies_to(tweet_id)) <= 1
+    case = the_case(stack)
+    # Sent, or (if the kill came mid-send) looked up on X and shown as "may have been sent": never lost, never twice.
+    assert case.status == "answered" or "May have been sent" in card_text(stack.cards()[0])
