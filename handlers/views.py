@@ -1,8 +1,6 @@
 """Modal submissions: validate before closing the modal, then send after the ack."""
 from __future__ import annotations
 
-import logging
-
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
@@ -12,9 +10,6 @@ from bot.domain.tone import check_tone
 from bot.flows import workflows
 from bot.runtime import Runtime
 from bot.slack.ids import ANYWAY, INPUT, Block, StaleReference, View, block_base, parse_case_ref
-
-
-log = logging.getLogger(__name__)
 
 
 def _field(view: dict, block: Block) -> tuple[str, str | None]:
