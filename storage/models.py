@@ -138,6 +138,12 @@ class Post(Base):
     slack_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     slack_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     slack_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    verdict: Mapped[str] = mapped_column(String(10), default="", server_default="")  # the author's own: "negative" review
+    # Triage, the second stage of ingest: new -> claimed -> done, or set_aside (triage failed; triage_error says why).
+    triage_state: Mapped[str] = mapped_column(String(10), default="new", server_default="done")
+    triage_claim: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    triage_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    triage_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     case: Mapped[Case | None] = relationship(back_populates="posts")
 
@@ -145,6 +151,7 @@ class Post(Base):
         UniqueConstraint("network", "external_id", name="uq_posts_network_external_id"),
         Index("ix_posts_slack_state", "slack_state"),
         Index("ix_posts_case", "case_id"),  # a case's root post (export links, digest)
+        Index("ix_posts_triage_state", "triage_state", "id"),  # stage 2 claims the oldest untriaged posts
     )
 
 
