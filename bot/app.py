@@ -20,6 +20,7 @@ from starlette.routing import Route
 from bot import health, metrics
 from bot.clock import utcnow
 from bot.config import secret
+from bot.domain import ingest
 from bot.runtime import Runtime
 from handlers import actions, commands, editor, home, incidents, lane, middleware, oncall, stats, views, webhooks
 
@@ -81,10 +82,15 @@ def build_web(rt: Runtime, bolt: App | None) -> Starlette:
 
     async def healthz(request: Request) -> Response:
         status, body = await check()
+        body["ingest"] = await _within_value(run_in_threadpool(_ingest_summary, rt))
         return JSONResponse(body, status_code=status)
 
     async def prometheus(request: Request) -> Response:
         await check()
+        summary = await _within_value(run_in_threadpool(_ingest_summary, rt))
+        if summary:
+            metrics.POSTS_WAITING.set(summary["waiting_for_triage"])
+            metrics.POSTS_KEPT_ASIDE.set(summary["set_aside"])
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     routes = [Route("/healthz", healthz), Route("/metrics", prometheus), *webhooks.routes(rt)]
@@ -119,3 +125,17 @@ async def _within(call, what: str) -> str | None:
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}".rstrip(": ")
     return None
+
+
+async def _within_value(call):
+    """The call's result, or None when it fails or takes longer than a probe may."""
+    try:
+        return await asyncio.wait_for(call, timeout=health.PROBE_SECONDS + 1)
+    except Exception:  # noqa: BLE001 - the database part of the report says what is wrong
+        return None
+
+
+def _ingest_summary(rt: Runtime) -> dict:
+    """How many posts wait for triage or were set aside (and why)."""
+    with rt.db.session() as session:
+        return ingest.set_aside_summary(session)

@@ -1,7 +1,8 @@
 """Prometheus metrics served on GET /metrics."""
 from prometheus_client import Counter, Gauge, Histogram
 
-POSTS_INGESTED = Counter("socialdesk_posts_ingested_total", "Posts stored as new cases or follow-ups", ["network"])
+POSTS_INGESTED = Counter("socialdesk_posts_ingested_total", "Posts stored (triage follows in batches)", ["network"])
+POSTS_SET_ASIDE = Counter("socialdesk_posts_set_aside_total", "Posts triage could not handle (carded as not triaged, or put in the lane with the reason)")
 POLL_ERRORS = Counter("socialdesk_poll_errors_total", "Failed polls of a network", ["network", "kind"])
 CARDS_POSTED = Counter("socialdesk_slack_messages_posted_total", "Cards and follow-ups carried into Slack")
 REPLIES = Counter("socialdesk_replies_total", "Replies by outcome", ["network", "kind", "outcome"])
@@ -11,6 +12,8 @@ SLACK_REQUESTS = Histogram("socialdesk_slack_request_seconds", "Time to answer a
 DEPENDENCY_UP = Gauge("socialdesk_dependency_up", "1 when the last call to the dependency worked, 0 when it failed, -1 before any call", ["dependency"])
 DEPENDENCY_FAILING = Gauge("socialdesk_dependency_failing_seconds", "How long the dependency has been failing (0 when it works)", ["dependency"])
 DEPENDENCY_LAST_SUCCESS = Gauge("socialdesk_dependency_last_success_timestamp_seconds", "Unix time of the last call that worked", ["dependency"])
+POSTS_WAITING = Gauge("socialdesk_posts_waiting_for_triage", "Posts stored and not yet triaged")
+POSTS_KEPT_ASIDE = Gauge("socialdesk_posts_set_aside_kept", "Posts set aside by triage, kept in the database (reviewable: /socialdesk review set_aside)")
 HEALTHY = Gauge("socialdesk_health_status", "0 ok, 1 degraded, 2 down (what /healthz says)")
 
 

@@ -31,7 +31,7 @@ def review(rt: Runtime, ack: Ack, command: dict, args: list[str], client: WebCli
     ack(response_type="ephemeral", text=text, blocks=body)
 
 
-REVIEW = Subcommand("review", "review [spam|own|search|lane|glanced]", "what triage kept out of the cards (last 7 days), with Make a case", review)
+REVIEW = Subcommand("review", "review [spam|own|search|lane|glanced|set_aside]", "what triage kept out of the cards (last 7 days), with Make a case", review)
 
 
 def register(app: App, rt: Runtime) -> None:

@@ -1,4 +1,4 @@
-"""Network webhooks, one route per network (`/webhooks/<name>`): verify the signature over the raw body first, then store once."""
+"""Network webhooks, one route per network (`/webhooks/<name>`): verify the signature over the raw body first, then store once (triage follows the acknowledgement)."""
 from __future__ import annotations
 
 import logging
@@ -59,11 +59,12 @@ def routes(rt: Runtime) -> list[Route]:
                 for change in events.changes:
                     touched += visibility.apply(session, name, change.external_id, change.state, cascade=change.kind == "post")
         metrics.WEBHOOKS.labels(network=name, outcome="ok" if not events.problems else "partly_malformed").inc()
-        if result.new_cases or result.follow_ups or touched:
+        if result.stored or touched:  # stored before the ack; triaged and carded after it
             rt.submit(_after, network.label, touched)
         return PlainTextResponse("ok", status_code=200)
 
     def _after(label: str, touched) -> None:
+        workflows.triage_stored(rt)
         workflows.deliver(rt)
         for item in touched:
             rt.publisher.refresh(item.case_id)

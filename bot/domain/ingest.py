@@ -1,22 +1,31 @@
-"""Ingest: store each post once, triage it, and attach it to a new or existing case.
+"""Ingest in two stages, so a crash or one bad post never loses or blocks the others.
+
+Stage 1, `store`: what a poll or a webhook delivered is written untriaged, in the
+caller's transaction (a poll's cursor moves in the same one; a webhook is
+acknowledged only after it commits). Stage 2: `claim` takes a batch of stored
+posts, triage runs outside any transaction, and `settle` opens or joins cases in
+one short write. Only the holder of a claim may settle a post, and a claim left
+by a crashed process is taken over once it is stale, so every post is triaged
+once. A post that triage cannot handle still reaches a person, with the reason.
 
 Pure domain over a database session: no Slack, no HTTP. The same post arriving
 twice (poll and webhook, or after a restart) is stored once. Where a post is
-shown is decided here (`bot.domain.routing`): its own case and card, the
+shown is decided in `settle` (`bot.domain.routing`): its own case and card, the
 low-priority lane, or hidden (spam, the brand's own posts); every post is
 stored, so nothing is lost and the hidden ones can be reviewed and re-filed.
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Callable, Iterable, Sequence
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+import bot.triage as triage_package
 from bot.clock import utcnow
 from bot.config import FileConfig
 from bot.domain import routing, sla
@@ -24,38 +33,247 @@ from bot.domain.cases import audit
 from bot.domain.saved_replies import suggestion_in_language
 from bot.domain.posts import Post
 from bot.domain.states import CaseStatus, ReplyStatus, SlackState
-from bot.triage import classify, suggest_reply
+from bot.triage import Triage, classify, suggest_reply
 from storage import models as m
 
+log = logging.getLogger(__name__)
+
+NEW, CLAIMED, DONE, SET_ASIDE = "new", "claimed", "done", "set_aside"
+# A claim older than this belongs to a process that died (a batch takes well under a second). Taking over a
+# live but slow claim only wastes work: its holder can no longer settle (`settle` checks the claim).
+CLAIM_STALE = timedelta(seconds=10)
 FOLLOW_UP_WINDOW = timedelta(days=7)
 
 
 @dataclass
 class IngestResult:
+    stored: list[int] = field(default_factory=list)  # post ids written by stage 1
     new_cases: list[int] = field(default_factory=list)
     follow_ups: list[int] = field(default_factory=list)
     duplicates: int = 0
-    dropped: int = 0  # hidden: spam, the brand's own posts, quiet search hits (stored, counted, reviewable)
-    lane: int = 0     # listed in the low-priority lane
+    dropped: int = 0    # hidden: spam, the brand's own posts, quiet search hits (stored, counted, reviewable)
+    lane: int = 0       # listed in the low-priority lane
+    set_aside: int = 0  # triage or its case failed: carded as not triaged, or put in the lane (triage_error says why)
+
+    def add(self, other: IngestResult) -> IngestResult:
+        self.stored += other.stored
+        self.new_cases += other.new_cases
+        self.follow_ups += other.follow_ups
+        self.duplicates += other.duplicates
+        self.dropped += other.dropped
+        self.lane += other.lane
+        self.set_aside += other.set_aside
+        return self
 
 
-def bump_counter(session: Session, name: str, now: datetime) -> None:
+def bump_counter(session: Session, name: str, now: datetime, by: int = 1) -> None:
     day = now.date().isoformat()
     counter = session.get(m.Counter, (day, name))
     if counter is None:
-        session.add(m.Counter(day=day, name=name, value=1))
+        session.add(m.Counter(day=day, name=name, value=by))
     else:
-        counter.value += 1
+        counter.value += by
 
 
-def _existing_case_for(session: Session, post: Post) -> m.Case | None:
-    """A follow-up: same author, same thread (or answering a post already in a case), recently."""
-    if not post.author.external_id:
-        return None
-    in_case = select(m.Post.case_id).where(
-        m.Post.network == post.network, m.Post.external_id == post.in_reply_to_id, m.Post.case_id.is_not(None)
+# -- stage 1: store --------------------------------------------------------------
+
+
+def clean(text: str | None, limit: int | None = None) -> str:
+    """Text any database accepts: lone surrogates become U+FFFD, NUL goes (SQLite and PostgreSQL refuse them)."""
+    text = text or ""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    text = text.replace("\x00", "")
+    return text[:limit] if limit else text
+
+
+def _bounded(value) -> int:
+    try:
+        return max(0, min(int(value or 0), 2**31 - 1))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _values(post: Post, now: datetime, *, own: bool) -> dict:
+    author = post.author
+    return dict(
+        network=post.network,
+        external_id=clean(post.external_id),
+        kind=clean(post.kind, 20),
+        text=clean(post.text),
+        url=clean(post.url),
+        author_external_id=clean(author.external_id, 64),
+        author_handle=clean(author.handle, 128),
+        author_name=clean(author.name, 256),
+        author_followers=_bounded(author.followers),
+        conversation_id=clean(post.conversation_id, 128),
+        in_reply_to_id=clean(post.in_reply_to_id, 128),
+        engagement=_bounded(post.engagement),
+        context=clean(post.context),
+        verdict=clean(post.verdict, 10),
+        reply_blocker=clean(post.reply_blocker) or None,
+        created_at=post.created_at,
+        ingested_at=now,
+        visibility="visible",
+        # The brand's own posts are never triaged nor answered, but kept: counted, listed by `/socialdesk review own`.
+        category="own" if own else "other",
+        slack_state=SlackState.HIDDEN if own else SlackState.PENDING,
+        triage_state=DONE if own else NEW,
     )
-    thread_match = [m.Case.id.in_(in_case)] if post.in_reply_to_id else []
+
+
+def _insert_new(session: Session):
+    """INSERT ... ON CONFLICT DO NOTHING: a post another process stored meanwhile is skipped, not an error.
+
+    No savepoint: with the sqlite3 driver, a SAVEPOINT opened before any write starts
+    its own transaction and its release commits it, which would store the posts before
+    the poll's cursor moves.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the two databases socialdesk supports
+        raise RuntimeError(f"no conflict-free insert for {dialect}")
+    table = m.Post.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=["network", "external_id"]).returning(table.c.id, table.c.triage_state)
+
+
+def store(session: Session, posts: Iterable[Post], *, own_ids: set[str], now: datetime | None = None) -> IngestResult:
+    """Stage 1: write each post once, untriaged, in the caller's transaction (one bulk INSERT).
+
+    The brand's own posts are stored hidden (counted, reviewable), never triaged. A
+    post already stored (by a poll, a webhook, or another process) is a duplicate.
+    """
+    now = now or utcnow()
+    result = IngestResult()
+    fresh: dict[tuple[str, str], Post] = {}
+    for post in posts:
+        key = (post.network, clean(post.external_id))
+        if key in fresh:
+            result.duplicates += 1
+        else:
+            fresh[key] = post
+    if not fresh:
+        return result
+    rows = [_values(post, now, own=post.author.external_id in own_ids) for post in fresh.values()]
+    inserted = session.execute(_insert_new(session), rows).all()
+    result.duplicates += len(rows) - len(inserted)
+    own = sum(1 for _, state in inserted if state == DONE)
+    if own:
+        bump_counter(session, "own_post", now, own)
+        result.dropped += own
+    result.stored = sorted(post_id for post_id, state in inserted if state == NEW)
+    return result
+
+
+# -- stage 2: triage ---------------------------------------------------------------
+
+
+def _claimable(now: datetime, stale_after: timedelta):
+    return or_(m.Post.triage_state == NEW, and_(m.Post.triage_state == CLAIMED, m.Post.triage_claimed_at < now - stale_after))
+
+
+def claim(session: Session, token: str, *, limit: int = 64, now: datetime | None = None, stale_after: timedelta = CLAIM_STALE) -> list[int]:
+    """Claim up to `limit` stored posts for triage, oldest first; returns the ids this token now holds.
+
+    One conditional UPDATE picks and takes them, so two processes never hold the same
+    post; if another process took every candidate first, it looks again.
+    """
+    now = now or utcnow()
+    for _ in range(5):
+        candidates = select(m.Post.id).where(_claimable(now, stale_after)).order_by(m.Post.id).limit(limit)
+        taken = list(session.scalars(
+            update(m.Post)
+            .where(m.Post.id.in_(candidates.scalar_subquery()), _claimable(now, stale_after))
+            .values(triage_state=CLAIMED, triage_claim=token, triage_claimed_at=now)
+            .returning(m.Post.id)
+            .execution_options(synchronize_session=False)
+        ))
+        if taken:
+            return sorted(taken)
+        if session.scalar(select(func.count(m.Post.id)).where(_claimable(now, stale_after))) == 0:
+            return []
+    return []
+
+
+@dataclass(frozen=True)
+class ToTriage:
+    """What triage needs of one claimed post."""
+
+    post_id: int
+    text: str
+    followers: int
+    engagement: int
+    prior_complaints: int
+
+
+def to_triage(session: Session, post_ids: Sequence[int]) -> list[ToTriage]:
+    rows = session.execute(
+        select(m.Post.id, m.Post.text, m.Post.author_followers, m.Post.engagement, m.Post.network, m.Post.author_external_id)
+        .where(m.Post.id.in_(post_ids)).order_by(m.Post.id)
+    ).all()
+    authors = {r.author_external_id for r in rows if r.author_external_id}
+    prior: dict[tuple[str, str], int] = {}
+    if authors:
+        for network, author, n in session.execute(
+            select(m.Case.network, m.Case.author_external_id, func.count(m.Case.id))
+            .where(m.Case.author_external_id.in_(authors), m.Case.category == "complaint")
+            .group_by(m.Case.network, m.Case.author_external_id)
+        ):
+            prior[(network, author)] = n
+    return [ToTriage(r.id, r.text, r.author_followers, r.engagement, prior.get((r.network, r.author_external_id), 0)) for r in rows]
+
+
+Classifier = Callable[[Sequence[ToTriage]], list["Triage | Exception"]]
+
+
+def classify_each(items: Sequence[ToTriage]) -> list[Triage | Exception]:
+    """Triage one post at a time; a post that makes triage raise gets its exception, the others their triage."""
+    out: list[Triage | Exception] = []
+    for item in items:
+        try:
+            out.append(classify(item.text, followers=item.followers, engagement=item.engagement, prior_complaints=item.prior_complaints))
+        except Exception as exc:  # noqa: BLE001 - one bad post must not stop the batch
+            out.append(exc)
+    return out
+
+
+def classify_all(items: Sequence[ToTriage]) -> list[Triage | Exception]:
+    """Batched triage (the encoder in padded batches), the same results as one by one; a batch that raises
+    is redone one by one, so only the bad post fails."""
+    if len(items) > 1:
+        try:
+            return list(triage_package.classify_batch([{"text": i.text, "followers": i.followers, "engagement": i.engagement,
+                                                        "prior_complaints": i.prior_complaints} for i in items]))
+        except Exception as exc:  # noqa: BLE001 - find the post that makes it raise
+            log.warning("batched triage of %d posts failed (%s); triaging them one by one", len(items), type(exc).__name__)
+    return classify_each(items)
+
+
+def _reason(exc: BaseException) -> str:
+    return clean(f"{type(exc).__name__}: {exc}", 300)
+
+
+def not_triaged(exc: BaseException) -> Triage:
+    """What a post that triage could not read is filed as: a card for a person, saying why."""
+    return Triage(category="other", sentiment=0.0, severity=0, priority="normal", score=0.0,
+                  reasons=("not triaged", f"triage failed ({type(exc).__name__})"), topic="general")
+
+
+def _existing_case_for(session: Session, post: m.Post) -> m.Case | None:
+    """A follow-up: same author, same thread (or answering a post already in a case), recently."""
+    if not post.author_external_id:
+        return None
+    thread_match = []
+    if post.in_reply_to_id:
+        in_case = select(m.Post.case_id).where(
+            m.Post.network == post.network, m.Post.external_id == post.in_reply_to_id, m.Post.case_id.is_not(None)
+        )
+        thread_match.append(m.Case.id.in_(in_case))
     if post.conversation_id:
         thread_match.append(m.Case.conversation_id == post.conversation_id)
     if not thread_match:
@@ -64,13 +282,35 @@ def _existing_case_for(session: Session, post: Post) -> m.Case | None:
         select(m.Case)
         .where(
             m.Case.network == post.network,
-            m.Case.author_external_id == post.author.external_id,
+            m.Case.author_external_id == post.author_external_id,
             m.Case.created_at >= post.created_at - FOLLOW_UP_WINDOW,
             or_(*thread_match),
         )
         .order_by(m.Case.id.desc())
         .limit(1)
     ).first()
+
+
+def _prior_complaints(session: Session, post: m.Post) -> int:
+    return session.scalar(
+        select(func.count(m.Case.id)).where(
+            m.Case.network == post.network,
+            m.Case.author_external_id == post.author_external_id,
+            m.Case.category == "complaint",
+        )
+    ) or 0
+
+
+def _with_verdict(triage: Triage, verdict: str) -> Triage:
+    if verdict != "negative":
+        return triage
+    if triage.category != "complaint":
+        # The author said so themselves: a "does not recommend" review needs an answer.
+        return replace(triage, category="complaint", priority="normal" if triage.priority == "low" else triage.priority,
+                       reasons=("complaint", "negative review"))
+    if "negative review" not in triage.reasons:
+        return replace(triage, reasons=(*triage.reasons, "negative review"))
+    return triage
 
 
 def _words(text: str) -> set[str]:
@@ -80,19 +320,26 @@ def _words(text: str) -> set[str]:
 _STOP = {"the", "and", "for", "you", "your", "our", "this", "that", "with", "have", "has", "was", "are", "but", "not", "all", "can", "just", "its"}
 
 
-def similar_reply(session: Session, network: str, topic: str, text: str, *, min_overlap: float = 0.2) -> str | None:
-    """What the team sent for the most similar answered case on the same topic, if any is close enough."""
+def similar_reply(session: Session, network: str, topic: str, text: str, *, min_overlap: float = 0.2, cache: dict | None = None) -> str | None:
+    """What the team sent for the most similar answered case on the same topic, if any is close enough.
+
+    `cache` keeps the answered cases per (network, topic) across one batch of posts.
+    """
     words = _words(text)
     if not words:
         return None
-    rows = session.execute(
-        select(m.Post.text, m.Reply.text)
-        .join(m.Case, m.Post.case_id == m.Case.id)
-        .join(m.Reply, m.Reply.case_id == m.Case.id)
-        .where(m.Case.network == network, m.Case.topic == topic, m.Case.status == CaseStatus.ANSWERED, m.Reply.kind == "public", m.Reply.status == ReplyStatus.SENT)
-        .order_by(m.Reply.id.desc())
-        .limit(200)
-    ).all()
+    rows = cache.get((network, topic)) if cache is not None else None
+    if rows is None:
+        rows = session.execute(
+            select(m.Post.text, m.Reply.text)
+            .join(m.Case, m.Post.case_id == m.Case.id)
+            .join(m.Reply, m.Reply.case_id == m.Case.id)
+            .where(m.Case.network == network, m.Case.topic == topic, m.Case.status == CaseStatus.ANSWERED, m.Reply.kind == "public", m.Reply.status == ReplyStatus.SENT)
+            .order_by(m.Reply.id.desc())
+            .limit(200)
+        ).all()
+        if cache is not None:
+            cache[(network, topic)] = rows
     best, best_score = None, min_overlap
     for post_text, reply_text in rows:
         other = _words(post_text)
@@ -102,106 +349,67 @@ def similar_reply(session: Session, network: str, topic: str, text: str, *, min_
     return best
 
 
-def _prior_complaints(session: Session, post: Post) -> int:
-    return session.scalar(
-        select(func.count(m.Case.id)).where(
-            m.Case.network == post.network,
-            m.Case.author_external_id == post.author.external_id,
-            m.Case.category == "complaint",
-        )
-    ) or 0
+def settle(
+    session: Session, token: str, outcomes: dict[int, Triage | Exception], *, config: FileConfig, channel: str, now: datetime | None = None
+) -> IngestResult:
+    """Open or join a case for each claimed post, in id order; posts whose claim was taken over are left alone.
 
-
-def _stored(session: Session, row: m.Post) -> bool:
-    """Insert the post; False when another process stored the same post between our check and insert."""
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
-
-
-def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config: FileConfig, channel: str, now: datetime | None = None) -> IngestResult:
-    """Store each post once, triage it, and attach it to a new or existing case."""
+    Routing decides card, lane or hidden exactly as for a post triaged alone; a post
+    whose triage raised is carded as "not triaged", with the reason.
+    """
     now = now or utcnow()
     result = IngestResult()
-    for post in posts:
-        own = post.author.external_id in own_ids
-        exists = session.scalar(
-            select(m.Post.id).where(m.Post.network == post.network, m.Post.external_id == post.external_id)
-        )
-        if exists:
-            result.duplicates += 1
-            continue
-        row = m.Post(
-            network=post.network,
-            external_id=post.external_id,
-            kind=post.kind,
-            text=post.text,
-            url=post.url,
-            author_external_id=post.author.external_id,
-            author_handle=post.author.handle,
-            author_name=post.author.name,
-            author_followers=post.author.followers,
-            conversation_id=post.conversation_id,
-            in_reply_to_id=post.in_reply_to_id,
-            engagement=post.engagement,
-            context=post.context,
-            reply_blocker=post.reply_blocker or None,
-            created_at=post.created_at,
-            ingested_at=now,
-        )
-        if own:
-            # Never triaged nor answered, but kept: counted and listed by `/socialdesk review own`.
-            row.category, row.slack_state = "own", SlackState.HIDDEN
-            if _stored(session, row):
-                bump_counter(session, "own_post", now)
-                result.dropped += 1
-            else:
-                result.duplicates += 1
-            continue
+    # Only the holder of the claim settles a post: one UPDATE takes them all, and says which are still ours.
+    ours = set(session.scalars(
+        update(m.Post)
+        .where(m.Post.id.in_(list(outcomes)), m.Post.triage_claim == token, m.Post.triage_state == CLAIMED)
+        .values(triage_state=DONE, triage_claim=None)
+        .returning(m.Post.id)
+        .execution_options(synchronize_session=False)
+    ))
+    rows = {p.id: p for p in session.scalars(select(m.Post).where(m.Post.id.in_(ours)))} if ours else {}
+    answered: dict = {}
+    complained: set[tuple[str, str]] = set()  # authors given a complaint case in this batch
+    for post_id in sorted(ours):
+        post = rows[post_id]
+        outcome = outcomes[post_id]
+        failed = isinstance(outcome, Exception)
+        if failed:
+            log.warning("post %s could not be triaged (%s); it is carded as not triaged", post_id, type(outcome).__name__)
+            post.triage_state, post.triage_error = SET_ASIDE, _reason(outcome)
+            bump_counter(session, "set_aside", now)
+            result.set_aside += 1
+            triage = not_triaged(outcome)
+        else:
+            triage = _with_verdict(outcome, post.verdict)
         case = _existing_case_for(session, post)
-        triage = classify(
-            post.text,
-            followers=post.author.followers,
-            engagement=post.engagement,
-            prior_complaints=0 if case else _prior_complaints(session, post),
-        )
-        if post.verdict == "negative" and triage.category != "complaint":
-            # The author said so themselves: a "does not recommend" review needs an answer.
-            triage = replace(triage, category="complaint", priority="normal" if triage.priority == "low" else triage.priority,
-                             reasons=("complaint", "negative review"))
-        elif post.verdict == "negative" and "negative review" not in triage.reasons:
-            triage = replace(triage, reasons=(*triage.reasons, "negative review"))
-        row.category = triage.category
-        if not _stored(session, row):
-            result.duplicates += 1
-            continue
+        if case is None and not failed and (post.network, post.author_external_id) in complained:
+            # Triaged before this batch opened the author's earlier complaint: one by one, it would count.
+            triage = _with_verdict(classify(post.text, followers=post.author_followers, engagement=post.engagement,
+                                            prior_complaints=_prior_complaints(session, post)), post.verdict)
+        post.category = triage.category
         if case is not None:
-            row.case_id = case.id
-            row.slack_state = SlackState.PENDING
-            result.follow_ups.append(row.id)
-            audit(session, case.id, "system", "follow_up", post_id=row.id)
+            post.case_id = case.id
+            result.follow_ups.append(post.id)
+            audit(session, case.id, "system", "follow_up", post_id=post.id)
             continue
-        route = routing.decide(triage, kind=post.kind, routing=config.routing)
+        route = "card" if failed else routing.decide(triage, kind=post.kind, routing=config.routing)
         if route != "card":
-            row.slack_state = SlackState.LANE if route == "lane" else SlackState.HIDDEN
+            post.slack_state = SlackState.LANE if route == "lane" else SlackState.HIDDEN
             bump_counter(session, triage.category, now)
             if route == "lane":
                 result.lane += 1
             else:
                 result.dropped += 1
             continue
-        suggestion = suggest_reply(triage, name=post.author.name, handle=post.author.handle, network=post.network)
+        suggestion = suggest_reply(triage, name=post.author_name, handle=post.author_handle, network=post.network)
         if not suggestion and not triage.language_trained:
             suggestion = suggestion_in_language(config.saved_replies, triage.language, triage.category,
-                                                name=post.author.name, handle=post.author.handle)
+                                                name=post.author_name, handle=post.author_handle)
         case = m.Case(
             network=post.network,
             conversation_id=post.conversation_id or post.external_id,
-            author_external_id=post.author.external_id,
+            author_external_id=post.author_external_id,
             status=CaseStatus.OPEN,
             category=triage.category,
             priority=triage.priority,
@@ -214,12 +422,37 @@ def ingest(session: Session, posts: Iterable[Post], *, own_ids: set[str], config
             created_at=now,
             due_at=sla.due_at(config, post.network, triage.priority, now),
         )
-        case.alternative_reply = similar_reply(session, post.network, triage.topic, post.text)
+        case.alternative_reply = similar_reply(session, post.network, triage.topic, post.text, cache=answered)
         session.add(case)
         session.flush()
-        row.case_id = case.id
-        row.slack_state = SlackState.PENDING
+        post.case_id = case.id
+        if triage.category == "complaint":
+            complained.add((post.network, post.author_external_id))
         result.new_cases.append(case.id)
-        audit(session, case.id, "system", "opened", post_id=row.id, category=triage.category, priority=triage.priority)
+        audit(session, case.id, "system", "opened", post_id=post.id, category=triage.category, priority=triage.priority)
     session.flush()
     return result
+
+
+def set_aside(session: Session, token: str, post_id: int, exc: BaseException, now: datetime | None = None) -> bool:
+    """A post no case could be written for: kept in the lane (a person sees it), counted, with the reason; never retried blindly."""
+    now = now or utcnow()
+    won = session.execute(
+        update(m.Post)
+        .where(m.Post.id == post_id, m.Post.triage_claim == token, m.Post.triage_state == CLAIMED)
+        .values(triage_state=SET_ASIDE, triage_claim=None, triage_error=_reason(exc), slack_state=SlackState.LANE)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won:
+        bump_counter(session, "set_aside", now)
+    return bool(won)
+
+
+def set_aside_summary(session: Session) -> dict:
+    """How many posts wait for triage or were set aside, and the latest reason (for /healthz)."""
+    count = session.scalar(select(func.count(m.Post.id)).where(m.Post.triage_state == SET_ASIDE)) or 0
+    latest = session.execute(
+        select(m.Post.id, m.Post.triage_error).where(m.Post.triage_state == SET_ASIDE).order_by(m.Post.id.desc()).limit(1)
+    ).first()
+    waiting = session.scalar(select(func.count(m.Post.id)).where(m.Post.triage_state.in_((NEW, CLAIMED)))) or 0
+    return {"set_aside": count, "latest_reason": latest.triage_error if latest else None, "waiting_for_triage": waiting}

@@ -18,6 +18,7 @@ from bot.clock import utcnow
 from bot.config import FileConfig
 from bot.domain import sla
 from bot.domain.cases import CaseError, audit
+from bot.domain.ingest import SET_ASIDE
 from bot.domain.saved_replies import suggestion_in_language
 from bot.domain.states import CaseStatus, SlackState
 from bot.triage import classify, suggest_reply
@@ -26,7 +27,8 @@ from storage import models as m
 #: States a post can be re-filed from: waiting in the lane, glanced at, hidden (or skipped before the lane existed).
 REFILABLE = (SlackState.LANE, SlackState.GLANCED, SlackState.HIDDEN, SlackState.SKIPPED)
 #: What `/socialdesk review` can list.
-REVIEWABLE = {"spam": "spam", "own": "the brand's own posts", "search": "quiet search hits", "lane": "posts in the lane", "glanced": "glanced lane posts"}
+REVIEWABLE = {"spam": "spam", "own": "the brand's own posts", "search": "quiet search hits", "lane": "posts in the lane", "glanced": "glanced lane posts",
+              "set_aside": "posts triage could not handle (with the reason)"}
 CASE_CATEGORIES = ("complaint", "question", "praise")
 
 
@@ -121,6 +123,8 @@ def _group_filter(what: str):
         return m.Post.slack_state == SlackState.LANE
     if what == "glanced":
         return m.Post.slack_state.in_((SlackState.GLANCED, SlackState.SKIPPED))
+    if what == "set_aside":
+        return m.Post.triage_state == SET_ASIDE
     raise ValueError(what)
 
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from uuid import uuid4
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from bot import metrics
 from bot.flows import incidents as incident_flow
@@ -27,7 +29,7 @@ SENDING_TIMEOUT = timedelta(seconds=90)  # longer than any send takes (each netw
 # -- in ------------------------------------------------------------------------
 
 def poll(rt: Runtime, name: str) -> ingest.IngestResult | None:
-    """Fetch one network since its stored cursors, store, then carry new cards into Slack."""
+    """Fetch one network since its stored cursors, store the batch with its cursors, triage, carry cards into Slack."""
     until = rt.poll_backoff.get(name)
     if until is not None and utcnow() < until:
         return None
@@ -48,28 +50,78 @@ def poll(rt: Runtime, name: str) -> ingest.IngestResult | None:
     rt.health.success(name)
     rt.poll_backoff.pop(name, None)
     notices.network_ok(rt, name)
+    # One transaction: the posts are stored exactly when the cursor moves past them.
     with rt.db.session() as session:
-        result = ingest.ingest(session, fetched.posts, own_ids=own, config=rt.config, channel=rt.channel)
-        incident_flow.absorb(rt, session, result)
+        result = ingest.store(session, fetched.posts, own_ids=own)
         for stream, value in fetched.cursors.items():
             cursor = session.get(m.Cursor, stream)
             if cursor is None:
                 session.add(m.Cursor(stream=stream, value=value))
             else:
                 cursor.value = value
-    metrics.POSTS_INGESTED.labels(network=name).inc(len(result.new_cases) + len(result.follow_ups))
+    metrics.POSTS_INGESTED.labels(network=name).inc(len(result.stored))
+    result.add(triage_stored(rt))
     deliver(rt)
     return result
 
 
 def ingest_pushed(rt: Runtime, name: str, posts: list[Post]) -> ingest.IngestResult:
-    """Posts that a webhook delivered: stored once (a later poll finds them already here)."""
+    """Stage 1 for posts a webhook delivered: durably stored before the delivery is acknowledged; triage comes after."""
     own = rt.own_ids_for(name) if posts else set()
     with rt.db.session() as session:
-        result = ingest.ingest(session, posts, own_ids=own, config=rt.config, channel=rt.channel)
-        incident_flow.absorb(rt, session, result)
-    metrics.POSTS_INGESTED.labels(network=name).inc(len(result.new_cases) + len(result.follow_ups))
+        result = ingest.store(session, posts, own_ids=own)
+    metrics.POSTS_INGESTED.labels(network=name).inc(len(result.stored))
     return result
+
+
+def after_push(rt: Runtime) -> ingest.IngestResult:
+    """What follows a webhook's acknowledgement (and the scheduler's triage job): triage what is stored, then card it."""
+    result = triage_stored(rt)
+    if result.new_cases or result.follow_ups or result.lane:
+        deliver(rt)
+    return result
+
+
+def triage_stored(rt: Runtime, *, batch: int = 64, classifier: ingest.Classifier = ingest.classify_all) -> ingest.IngestResult:
+    """Stage 2: claim stored posts a batch at a time, triage them outside any transaction, open or join cases."""
+    token = uuid4().hex
+    total = ingest.IngestResult()
+    while True:
+        with rt.db.session() as session:
+            ids = ingest.claim(session, token, limit=batch)
+            items = ingest.to_triage(session, ids) if ids else []
+        if not ids:
+            return total
+        outcomes = dict(zip((item.post_id for item in items), classifier(items)))
+        done = ingest.IngestResult()
+        try:
+            with rt.db.session() as session:
+                done = ingest.settle(session, token, outcomes, config=rt.config, channel=rt.channel)
+                incident_flow.absorb(rt, session, done)  # in the same transaction: a post joins an incident or gets its card
+        except OperationalError:
+            raise  # the database itself is failing: the claims go stale and are taken up again
+        except Exception:  # noqa: BLE001 - find the one post that cannot be written; the others go through
+            log.exception("a batch of %d posts could not be settled at once; settling them one by one", len(outcomes))
+            done = ingest.IngestResult()
+            for post_id, outcome in outcomes.items():
+                done.add(_settle_one(rt, token, post_id, outcome))
+        metrics.POSTS_SET_ASIDE.inc(done.set_aside)
+        total.add(done)
+
+
+def _settle_one(rt: Runtime, token: str, post_id: int, outcome) -> ingest.IngestResult:
+    try:
+        with rt.db.session() as session:
+            done = ingest.settle(session, token, {post_id: outcome}, config=rt.config, channel=rt.channel)
+            incident_flow.absorb(rt, session, done)
+            return done
+    except OperationalError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - kept in the lane with the reason, counted in /healthz
+        log.exception("post %s could not be made into a case; set aside", post_id)
+        with rt.db.session() as session:
+            kept = ingest.set_aside(session, token, post_id, exc)
+        return ingest.IngestResult(set_aside=int(kept), lane=int(kept))
 
 
 def deliver(rt: Runtime, max_wait: float = 0.0) -> int:

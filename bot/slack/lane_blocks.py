@@ -25,7 +25,10 @@ def _post_line(post: m.Post) -> str:
     text = escape(truncate(" ".join((post.text or "").split()), POST_PREVIEW)) or "_(no text)_"
     where = link(post.url, f"Open on {label}") if post.url else label
     kind = escape((post.kind or "post").replace("_", " "))
-    return f"{NETWORK_EMOJI.get(post.network, ':speech_balloon:')} *{who}*{handle} · {kind} · {escape(post.category or 'other')} · {where}\n> {text}"
+    line = f"{NETWORK_EMOJI.get(post.network, ':speech_balloon:')} *{who}*{handle} · {kind} · {escape(post.category or 'other')} · {where}\n> {text}"
+    if post.triage_error:  # set aside by triage: say why, so a person can judge it
+        line += f"\n:warning: _set aside: {escape(truncate(post.triage_error, 200))}_"
+    return line
 
 
 def _make_case_button(post: m.Post) -> dict:
@@ -53,9 +56,10 @@ def lane_message(total: int, posts: list[m.Post], newest_id: int) -> tuple[str, 
     return text, body
 
 
-GROUP_LABEL = {"spam": "spam", "own": "our own posts", "search": "quiet search hits", "lane": "in the lane", "glanced": "glanced at"}
+GROUP_LABEL = {"spam": "spam", "own": "our own posts", "search": "quiet search hits", "lane": "in the lane", "glanced": "glanced at",
+               "set_aside": "set aside by triage"}
 GROUP_NONE = {"spam": "No spam", "own": "None of our own posts", "search": "No quiet search hits", "lane": "Nothing in the lane",
-              "glanced": "Nothing glanced at"}
+              "glanced": "Nothing glanced at", "set_aside": "Nothing set aside by triage"}
 
 
 def review_message(what: str, counts: dict[str, int], posts: list[m.Post], days: int) -> tuple[str, list[dict]]:

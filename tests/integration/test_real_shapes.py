@@ -20,8 +20,9 @@ def payload(name: str) -> dict:
 
 
 def posts(stack) -> dict[str, m.Post]:
+    """Posts stored and triaged (a webhook's posts are triaged just after it is acknowledged)."""
     with stack.rt.db.session() as session:
-        return {p.external_id: p for p in session.scalars(select(m.Post))}
+        return {p.external_id: p for p in session.scalars(select(m.Post).where(m.Post.triage_state.in_(("done", "set_aside"))))}
 
 
 def cases(stack) -> list[m.Case]:
