@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Sequence
@@ -264,31 +265,52 @@ def not_triaged(exc: BaseException) -> Triage:
                   reasons=("not triaged", f"triage failed ({type(exc).__name__})"), topic="general")
 
 
-def _existing_case_for(session: Session, post: m.Post) -> m.Case | None:
-    """A follow-up: same author, same thread (or answering a post already in a case), recently."""
-    if not post.author_external_id:
+class _Threads:
+    """The cases a batch's posts may follow up on, read once per batch and kept current as the batch opens cases.
+
+    The same rule as one post at a time: same network and author, a case opened within
+    FOLLOW_UP_WINDOW of the post, in the same conversation or answering a post already
+    in a case; the newest such case wins.
+    """
+
+    def __init__(self, session: Session, posts: Sequence[m.Post]):
+        self.cases: dict[tuple[str, str], list[tuple[int | m.Case, str, datetime]]] = defaultdict(list)
+        self.parents: dict[tuple[str, str], int | m.Case] = {}
+        authors = {p.author_external_id for p in posts if p.author_external_id}
+        if not authors:
+            return
+        since = min(p.created_at for p in posts) - FOLLOW_UP_WINDOW
+        for case_id, network, author, conversation, created in session.execute(
+            select(m.Case.id, m.Case.network, m.Case.author_external_id, m.Case.conversation_id, m.Case.created_at)
+            .where(m.Case.author_external_id.in_(authors), m.Case.created_at >= since).order_by(m.Case.id)
+        ):
+            self.cases[(network, author)].append((case_id, conversation, created))
+        replied = {(p.network, p.in_reply_to_id) for p in posts if p.in_reply_to_id and p.author_external_id}
+        for network in {n for n, _ in replied}:
+            ids = [i for n, i in replied if n == network]
+            for external_id, case_id in session.execute(
+                select(m.Post.external_id, m.Post.case_id).where(m.Post.network == network, m.Post.external_id.in_(ids), m.Post.case_id.is_not(None))
+            ):
+                self.parents[(network, external_id)] = case_id
+
+    def case_for(self, post: m.Post) -> int | m.Case | None:
+        """The case id (or a case this batch opened) the post follows up on, or None."""
+        if not post.author_external_id or not (post.conversation_id or post.in_reply_to_id):
+            return None
+        parent = self.parents.get((post.network, post.in_reply_to_id)) if post.in_reply_to_id else None
+        since = post.created_at - FOLLOW_UP_WINDOW
+        for case, conversation, created in reversed(self.cases.get((post.network, post.author_external_id), ())):
+            if created >= since and ((post.conversation_id and conversation == post.conversation_id) or
+                                     (parent is not None and case == parent)):
+                return case
         return None
-    thread_match = []
-    if post.in_reply_to_id:
-        in_case = select(m.Post.case_id).where(
-            m.Post.network == post.network, m.Post.external_id == post.in_reply_to_id, m.Post.case_id.is_not(None)
-        )
-        thread_match.append(m.Case.id.in_(in_case))
-    if post.conversation_id:
-        thread_match.append(m.Case.conversation_id == post.conversation_id)
-    if not thread_match:
-        return None
-    return session.scalars(
-        select(m.Case)
-        .where(
-            m.Case.network == post.network,
-            m.Case.author_external_id == post.author_external_id,
-            m.Case.created_at >= post.created_at - FOLLOW_UP_WINDOW,
-            or_(*thread_match),
-        )
-        .order_by(m.Case.id.desc())
-        .limit(1)
-    ).first()
+
+    def opened(self, post: m.Post, case: m.Case) -> None:
+        self.cases[(post.network, post.author_external_id)].append((case, case.conversation_id, case.created_at))
+        self.joined(post, case)
+
+    def joined(self, post: m.Post, case: int | m.Case) -> None:
+        self.parents[(post.network, post.external_id)] = case
 
 
 def _prior_complaints(session: Session, post: m.Post) -> int:
@@ -368,8 +390,10 @@ def settle(
         .execution_options(synchronize_session=False)
     ))
     rows = {p.id: p for p in session.scalars(select(m.Post).where(m.Post.id.in_(ours)))} if ours else {}
+    threads = _Threads(session, list(rows.values()))
     answered: dict = {}
     complained: set[tuple[str, str]] = set()  # authors given a complaint case in this batch
+    placed: list[tuple[m.Post, int | m.Case, Triage | None]] = []  # in post order: (post, its case, the triage if it opened it)
     for post_id in sorted(ours):
         post = rows[post_id]
         outcome = outcomes[post_id]
@@ -382,16 +406,15 @@ def settle(
             triage = not_triaged(outcome)
         else:
             triage = _with_verdict(outcome, post.verdict)
-        case = _existing_case_for(session, post)
+        case = threads.case_for(post)
         if case is None and not failed and (post.network, post.author_external_id) in complained:
             # Triaged before this batch opened the author's earlier complaint: one by one, it would count.
             triage = _with_verdict(classify(post.text, followers=post.author_followers, engagement=post.engagement,
                                             prior_complaints=_prior_complaints(session, post)), post.verdict)
         post.category = triage.category
         if case is not None:
-            post.case_id = case.id
-            result.follow_ups.append(post.id)
-            audit(session, case.id, "system", "follow_up", post_id=post.id)
+            threads.joined(post, case)
+            placed.append((post, case, None))
             continue
         route = "card" if failed else routing.decide(triage, kind=post.kind, routing=config.routing)
         if route != "card":
@@ -424,12 +447,19 @@ def settle(
         )
         case.alternative_reply = similar_reply(session, post.network, triage.topic, post.text, cache=answered)
         session.add(case)
-        session.flush()
-        post.case_id = case.id
+        threads.opened(post, case)
         if triage.category == "complaint":
             complained.add((post.network, post.author_external_id))
-        result.new_cases.append(case.id)
-        audit(session, case.id, "system", "opened", post_id=post.id, category=triage.category, priority=triage.priority)
+        placed.append((post, case, triage))
+    session.flush()  # the batch's new cases in one INSERT: now they have ids
+    for post, case, opened in placed:
+        post.case_id = case if isinstance(case, int) else case.id
+        if opened is None:
+            result.follow_ups.append(post.id)
+            audit(session, post.case_id, "system", "follow_up", post_id=post.id)
+        else:
+            result.new_cases.append(post.case_id)
+            audit(session, post.case_id, "system", "opened", post_id=post.id, category=opened.category, priority=opened.priority)
     session.flush()
     return result
 

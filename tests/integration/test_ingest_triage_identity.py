@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -67,3 +67,34 @@ def test_batched_two_stage_triage_gives_what_one_by_one_gave(db):
     assert sum(1 for v in expected.values() if any(r.startswith("complained") for r in v[3])) >= 10
     assert {v[1] for v in expected.values()} == {"card", "lane", "hidden"}
     assert any("negative review" in v[3] for v in expected.values())
+
+
+def test_follow_ups_join_their_case_within_one_batch_and_across_batches(db):
+    rt = SimpleNamespace(db=db, config=FileConfig(), channel="C0CASES")
+    now = datetime.now(timezone.utc)
+
+    def post(pid: str, author: str, *, conversation: str = "", reply_to: str = "", later: timedelta = timedelta()) -> Post:
+        return Post(network="x", external_id=pid, text=f"@acme my order {pid} never arrived, refund me", created_at=now + later,
+                    author=Author(external_id=author, handle=author), conversation_id=conversation, in_reply_to_id=reply_to)
+
+    with db.session() as session:
+        ingest.store(session, [post("A", "a1", conversation="c1")], own_ids=set())
+    first = workflows.triage_stored(rt)
+    with db.session() as session:
+        ingest.store(session, [
+            post("B", "a1", conversation="c1"),                       # follows A's case (an earlier batch)
+            post("C", "a2", conversation="c2"),                       # a new case...
+            post("D", "a2", conversation="c2"),                       # ...followed up in the same batch
+            post("E", "a2", reply_to="C"),                            # answers C: joins C's case
+            post("F", "a3", conversation="c1"),                       # someone else in A's thread: a case of their own
+            post("G", "a1", conversation="c1", later=timedelta(days=8)),  # too long after A's case: a new one
+            post("H", "a1", reply_to="F"),                            # answers F, but F's case is not a1's
+        ], own_ids=set())
+    second = workflows.triage_stored(rt)
+    with db.session() as session:
+        case_of = dict(session.execute(select(m.Post.external_id, m.Post.case_id)).all())
+        follow_ups = {p for p, in session.execute(
+            select(m.Post.external_id).where(m.Post.id.in_(second.follow_ups)))}
+    assert len(first.new_cases) == 1 and len(second.new_cases) == 4 and follow_ups == {"B", "D", "E"}
+    assert case_of["B"] == case_of["A"] and case_of["D"] == case_of["E"] == case_of["C"]
+    assert len({case_of[p] for p in "ACFGH"}) == 5
