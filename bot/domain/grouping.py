@@ -14,6 +14,7 @@ from typing import Iterable
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"[@#]\w+")
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_CLAUSE = re.compile(r"[.,;:!?()\[\]\"…–—]+|\s-\s|\n")
 _STOP = frozenset("""
 a about above after again against all already also am an and any anyone anything are aren't as at be because been
 before being below between both but by can could did didn't do does doesn't doing don't during each even ever
@@ -45,13 +46,25 @@ def _stem(word: str) -> str:
     return word
 
 
+def _kept(word: str) -> str | None:
+    word = _stem(word)
+    return word if word not in _STOP and (len(word) > 2 or word.isdigit()) else None
+
+
 def terms(text: str) -> set[str]:
-    """The words (stemmed, generic ones dropped) and adjacent word pairs of a post."""
+    """The words (stemmed, generic ones dropped) and the word pairs people actually wrote.
+
+    A pair is two kept words side by side in one clause: a dropped word or
+    punctuation between them breaks it, so "check out, error 503" gives
+    "error 503" and never "check error", and the incident's phrases read as
+    the customers wrote them.
+    """
     text = _HANDLE.sub(" ", _URL.sub(" ", text.lower()))
-    words = [_stem(w) for w in _TOKEN.findall(text)]
-    words = [w for w in words if w not in _STOP and (len(w) > 2 or w.isdigit())]
-    out = set(words)
-    out.update(f"{a} {b}" for a, b in zip(words, words[1:]) if a != b)
+    out: set[str] = set()
+    for clause in _CLAUSE.split(text):
+        words = [_kept(w) for w in _TOKEN.findall(clause)]
+        out.update(w for w in words if w)
+        out.update(f"{a} {b}" for a, b in zip(words, words[1:]) if a and b and a != b)
     return out
 
 
@@ -98,12 +111,14 @@ def merge_related(groups: list[list[int]], terms_of: dict[int, set[str]], *, thr
 
 
 def top_phrases(prof: dict[str, float], n: int = 4) -> list[str]:
-    """What the incident is about, for people: the commonest pairs first, then single words they don't repeat."""
+    """What the incident is about, for people: the commonest pairs first, each word said once."""
     picked: list[str] = []
+    said: set[str] = set()
     for term, _ in sorted(prof.items(), key=lambda kv: (-kv[1] * (1.3 if " " in kv[0] else 1.0), kv[0])):
-        if term in GENERIC or any(term in p.split() or p in term for p in picked):
+        if term in GENERIC or said & set(term.split()):
             continue
         picked.append(term)
+        said.update(term.split())
         if len(picked) == n:
             break
     return picked

@@ -136,3 +136,13 @@ def test_stats_count_incidents_their_posts_duration_and_time_to_the_answer(db):
         n = incidents.numbers(session, NOW - timedelta(days=1), NOW + timedelta(days=1))
     assert (n.opened, n.posts, n.median_duration, n.median_to_answer, n.median_to_status, n.open_now) == (1, 12, 7200, 540, None, 0)
     assert "*1* opened, *12* posts" in incident_line(n) and "9 min" in incident_line(n)
+
+
+def test_phrases_are_what_people_wrote_each_word_once():
+    """A pair never spans a dropped word or punctuation ("check out, error" is not "check error")."""
+    texts = ["@acme is the website down? can't log in or check out, error 503 everywhere"] * 8 + ["@acme checkout is broken, can't pay"]
+    assert "check error" not in grouping.terms(texts[0]) and "down cannot" not in grouping.terms(texts[0])
+    phrases = grouping.top_phrases(grouping.profile(grouping.terms(t) for t in texts))
+    assert set(phrases[:3]) == {"site down", "503 everywhere", "cannot login"}
+    words = [w for p in phrases for w in p.split()]
+    assert len(words) == len(set(words))
