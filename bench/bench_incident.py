@@ -12,11 +12,24 @@ post, posted as fast as Slack lets it, retrying after Retry-After, into another 
   - how long the last post waits to be visible in Slack.
 
     python bench/bench_incident.py [--posts 2000] [--seconds 60] [--settle 40]
+
+With `--answer`, the bulk answer instead: a real `socialdesk run` process holds an
+incident of `--posts` complaints (X and Facebook), the team approves one answer for
+all, and the emulated networks enforce their rate limits (X: `--x-writes` replies
+per `--x-window` seconds, 429 past that; the Graph API: `--fb-limited` rate-limit
+errors). Half-way through, the process is killed with `kill -9` and started again
+on the same database. Then every post's replies are counted on the X and Graph
+emulators. The baseline is the minimal loop: one reply per post straight through
+the same network adapters, sleeping out each Retry-After, measured in the same run.
+
+    python bench/bench_incident.py --answer [--posts 400] [--x-writes 60] [--x-window 10]
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
+from datetime import datetime, timezone
 import tempfile
 import threading
 import time
@@ -59,12 +72,155 @@ def baseline(slack_url: str, token: str, seconds: float) -> dict:
     return {"posted": posted, "calls": calls, "429": limited}
 
 
+ANSWER = "We know checkout is down and are fixing it right now. Sorry, and thank you for your patience."
+
+
+def _wait(predicate, timeout: float, what: str, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not after {timeout:.0f}s")
+        time.sleep(interval)
+
+
+def answer_run(args) -> None:
+    """The bulk answer through a real process, with kill -9 half-way: each post answered exactly once?"""
+    from bot.emulators.process import BotProcess
+
+    tmp = Path(tempfile.mkdtemp())
+    stack = LocalStack(f"sqlite:///{tmp}/bench.db", config=FileConfig()).start()
+    stack.x.set_limit("create_tweet", args.x_writes, window_seconds=args.x_window)
+    page = stack.graph.add_post("Black Friday: 30% off everything today!")
+    (tmp / "socialdesk.toml").write_text("[incidents]\nmin_posts = 1000000  # only the declared incident: no spike opens a second one\n")
+    env = {"POLL_INTERVAL_SECONDS": "5", "SOCIALDESK_CONFIG": str(tmp / "socialdesk.toml")}
+    bots = [BotProcess(stack, tmp / "bot.log", extra_env=env)]
+    try:
+        _answer_run(args, stack, bots, page, env)
+    finally:
+        for bot in bots:
+            bot.stop()
+        stack.stop()
+
+
+def _answer_run(args, stack, bots: list, page: str, env: dict) -> None:
+    from bot.emulators import slack_client
+    from bot.emulators.process import BotProcess
+    from bot.networks.base import NetworkError, Target
+    from bot.slack.ids import Block, View, incident_ref
+
+    bot = bots[0].start().wait_ready()
+    signed = lambda body: slack_client.post(f"{bot.url}/slack/events", body, stack.signer, timeout=30)  # noqa: E731
+    signed(slack_client.slash_command("U0AGENT", text="incident start checkout down", channel_id=CHANNEL))
+    tweets, comments = [], []
+    for i in range(args.posts):
+        text = f"{OUTAGE[i % len(OUTAGE)]} ({i})"
+        if i % 5 == 0:
+            comments.append(stack.graph.add_comment(page, text.replace("@acme ", ""), stack.graph.add_user(f"Fan {i}")))
+        else:
+            tweets.append(stack.x.add_tweet(text, stack.x.add_user(username=f"p{i}", name=f"Person {i}", followers=i % 900)))
+
+    def in_incident() -> int:
+        with stack.rt.db.session() as session:
+            return session.scalar(select(func.count(m.Case.id)).where(m.Case.incident_id == 1))
+
+    def stored() -> int:
+        with stack.rt.db.session() as session:
+            return session.scalar(select(func.count(m.Post.id)))
+    _wait(lambda: stored() >= args.posts, 300, "every post stored")
+    eligible = in_incident()
+    if args.fb_limited:
+        stack.graph.rate_limit("comment", code=4, times=args.fb_limited)
+
+    def replies() -> tuple[dict[str, int], dict[str, int]]:
+        return ({t: len(stack.x.replies_to(t)) for t in tweets}, {c: len(stack.graph.replies_to(c)) for c in comments})
+
+    def answered() -> int:
+        x, fb = replies()
+        return sum(1 for n in [*x.values(), *fb.values()] if n)
+
+    started = time.monotonic()
+    body = slack_client.view_submission("U0AGENT", View.INCIDENT_ANSWER.value, incident_ref(1),
+                                        {Block.REPLY.value: {"incident_draft": ANSWER}})
+    assert signed(body).status_code == 200
+    _wait(lambda: answered() >= eligible // 2, 600, "half the posts answered", interval=0.02)
+    bot.process.kill()  # kill -9: no drain, whatever was being sent is cut off
+    bot.wait(30)
+    killed_at, at_kill = time.monotonic() - started, answered()
+    with stack.rt.db.session() as session:
+        in_flight = session.scalar(select(func.count(m.Reply.id)).where(m.Reply.status == "sending"))
+    bots.append(BotProcess(stack, bot.log_path, extra_env=env))  # the same database, a new process
+    bot = bots[-1].start().wait_ready()
+
+    def settled() -> bool:
+        """Nothing queued and nothing in flight: a send cut off by kill -9 is settled after the outbox's SENDING_TIMEOUT
+        (5 min), by looking for the reply on the network before anything is resent."""
+        with stack.rt.db.session() as session:
+            return not session.scalar(select(func.count(m.Reply.id)).where(m.Reply.status.in_(("queued", "sending"))))
+    _wait(settled, 1200, "every reply settled")
+    took = time.monotonic() - started
+    bot.stop()
+    x, fb = replies()
+    counts = Counter([*x.values(), *fb.values()])
+    with stack.rt.db.session() as session:
+        states = Counter(session.scalars(select(m.Reply.status)))
+        x_calls = len(stack.x.received("create_tweet"))
+    ours_429 = stack.x.limited.get("create_tweet", 0) + args.fb_limited
+
+    # the baseline: the same number of fresh posts, answered straight through the adapters, sleeping out Retry-After
+    stack.x.set_limit("create_tweet", args.x_writes, window_seconds=args.x_window)
+    stack.x.limited.clear()
+    if args.fb_limited:
+        stack.graph.rate_limit("comment", code=4, times=args.fb_limited)
+    targets = []
+    for i in range(eligible):
+        if i % 5 == 0:
+            c = stack.graph.add_comment(page, f"base {i}", stack.graph.add_user(f"Base {i}"))
+            targets.append(("facebook", Target(external_id=c, author_external_id="", author_handle="", created_at=datetime.now(timezone.utc),
+                                               kind="comment")))
+        else:
+            user = stack.x.add_user(username=f"b{i}", name=f"B {i}")
+            t = stack.x.add_tweet(f"@acme base {i}", user)
+            targets.append(("x", Target(external_id=t, author_external_id=user, author_handle=f"b{i}", created_at=datetime.now(timezone.utc))))
+    base_started = time.monotonic()
+    for network, target in targets:
+        while True:
+            try:
+                stack.rt.networks[network].reply_public(target, f"@{target.author_handle} {ANSWER}" if network == "x" else ANSWER)
+                break
+            except NetworkError as exc:
+                time.sleep(exc.retry_after or 1.0)
+    base_took = time.monotonic() - base_started
+    base_429 = stack.x.limited.get("create_tweet", 0) + args.fb_limited
+    print(f"bulk answer: {eligible} posts in the incident ({len(tweets)} X, {len(comments)} Facebook sent); X allows {args.x_writes} "
+          f"replies per {args.x_window}s (429 past that), the Graph API answers {args.fb_limited} rate-limit errors")
+    print(f"{'':48}{'socialdesk':>14}{'baseline':>12}")
+    print(f"{'posts answered exactly once':48}{counts.get(1, 0):>14}{len(targets):>12}")
+    print(f"{'posts answered twice or more':48}{sum(v for k, v in counts.items() if k > 1):>14}{0:>12}")
+    print(f"{'posts not answered':48}{counts.get(0, 0):>14}{0:>12}")
+    print(f"{'  ...of which cut off mid-send by kill -9':48}{in_flight:>14}{'-':>12}")
+    outbox = "/".join(str(states.get(s, 0)) for s in ("sent", "failed", "sending"))
+    print(f"{'replies in the outbox (sent/failed/sending)':48}{outbox:>14}{'-':>12}")
+    print(f"{'rate-limit answers met (X 429 + Graph)':48}{ours_429:>14}{base_429:>12}")
+    print(f"{'seconds to answer all (incl. kill+restart)':48}{took:>14.1f}{base_took:>12.1f}")
+    print(f"kill -9 after {killed_at:.1f}s with {at_kill} posts answered; X create_tweet calls: {x_calls}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--posts", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--settle", type=float, default=40, help="seconds to watch after the burst")
+    parser.add_argument("--answer", action="store_true", help="the bulk answer with kill -9 half-way (see the docstring)")
+    parser.add_argument("--x-writes", type=int, default=60)
+    parser.add_argument("--x-window", type=int, default=10)
+    parser.add_argument("--fb-limited", type=int, default=0, help="Graph (#4) errors to inject; each makes both sides wait Meta's 5 min")
     args = parser.parse_args()
+    if args.answer:
+        answer_run(args)
+        return
     tmp = tempfile.mkdtemp()
     stack = LocalStack(f"sqlite:///{tmp}/bench.db", config=FileConfig(), poll_interval_seconds=5).start()
     scheduler = Scheduler(stack.rt)
@@ -85,7 +241,7 @@ def main() -> None:
     failed_deliveries: list[int] = []
     started = time.monotonic()
     min_posts = stack.rt.config.incidents.min_posts
-    seen = {"detectable": None, "incident": None}
+    seen = {"detectable": None, "opened": None, "incident": None}
     watching = threading.Event()
 
     def watch() -> None:
@@ -93,8 +249,11 @@ def main() -> None:
         while not watching.is_set() and seen["incident"] is None:
             with stack.rt.db.session() as session:
                 complaints = session.scalar(select(func.count(m.Case.id)).where(m.Case.category == "complaint"))
+                opened = session.scalar(select(func.count(m.Incident.id)))
             if seen["detectable"] is None and complaints >= min_posts:
                 seen["detectable"] = time.monotonic()
+            if seen["opened"] is None and opened:
+                seen["opened"] = time.monotonic()
             if any("Incident #" in (msg.get("text") or "") for msg in stack.slack.messages(CHANNEL)):
                 seen["incident"] = time.monotonic()
             time.sleep(0.2)
@@ -170,6 +329,10 @@ def main() -> None:
     print(f"{'  ...still waiting for Slack at the end':44}{pending:>14}{len(plan) - base['posted']:>12}")
     latency = f"{incident_at - detectable:.1f}s" if incident_at and detectable else "never"
     print(f"{'incident message after spike detectable':44}{latency:>14}{'-':>12}")
+    opened_at = seen["opened"]
+    if opened_at and detectable and incident_at:
+        print(f"{'  ...incident opened (detection)':44}{f'{opened_at - detectable:.1f}s':>14}{'-':>12}")
+        print(f"{'  ...then in Slack (the queue)':44}{f'{incident_at - opened_at:.1f}s':>14}{'-':>12}")
     print(f"{'chat.postMessage calls':44}{posts_calls:>14}{base['calls']:>12}")
     print(f"{'chat.update calls':44}{update_calls:>14}{0:>12}")
     print(f"{'all Slack Web API calls':44}{all_calls:>14}{base['calls']:>12}")

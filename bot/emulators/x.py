@@ -137,6 +137,8 @@ class XEmulator(EmulatorServer):
         self._dms: list[dict] = []
         self._created: list[dict] = []
         self._limits: dict[str, int] = {}
+        self.limited: dict[str, int] = {}  # route -> 429s answered because its window was spent
+        self._window_seconds: dict[str, int] = {}  # route -> its window when shorter than X's 15 minutes (benchmarks)
         self._windows: dict[str, list[int]] = {}  # route -> [remaining, reset epoch]
         self.add_user(id=self.brand_id, username=self.brand_username, name=self.brand_username.title())
 
@@ -196,10 +198,13 @@ class XEmulator(EmulatorServer):
             original["public_metrics"]["retweet_count"] += 1
         return new_id
 
-    def set_limit(self, route: str, limit: int) -> None:
-        """Shrink a route's rate-limit window (e.g. to 2) so a test can run into a real 429."""
+    def set_limit(self, route: str, limit: int, window_seconds: int | None = None) -> None:
+        """Shrink a route's rate-limit window (e.g. to 2) so a test can run into a real 429; `window_seconds`
+        shortens X's 15-minute window so a benchmark sees many resets in one run."""
         with self._lock:
             self._limits[route] = limit
+            if window_seconds:
+                self._window_seconds[route] = window_seconds
             self._windows.pop(route, None)
 
     # -- inspection --------------------------------------------------------
@@ -278,7 +283,7 @@ class XEmulator(EmulatorServer):
         limit = self._limits.get(route, WRITE_LIMIT if route in ("create_tweet", "delete_tweet", "dm") else READ_LIMIT)
         window = self._windows.get(route)
         if window is None or window[1] <= now:
-            window = self._windows[route] = [limit, now + WINDOW_SECONDS]
+            window = self._windows[route] = [limit, now + self._window_seconds.get(route, WINDOW_SECONDS)]
         allowed = window[0] > 0
         if allowed:
             window[0] -= 1
@@ -295,6 +300,8 @@ class XEmulator(EmulatorServer):
     def handle(self, request: Request) -> Reply:
         headers, allowed = self._consume(request.route)
         if not allowed:
+            with self._lock:
+                self.limited[request.route] = self.limited.get(request.route, 0) + 1
             return 429, headers, _problem(429)
         status, extra, body = self._answer(request)
         if request.headers.get("authorization", "").startswith("OAuth "):
