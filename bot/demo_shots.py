@@ -32,7 +32,7 @@ def card(page, text: str):
 
 
 def take_screenshots(out_dir: str, *, out=sys.stdout) -> int:
-    """A card, the Edit modal with its live check, and the channel after a reply: PNGs in `out_dir`."""
+    """A card, the Edit modal with its live check, the channel after a reply, an incident and its Resolve modal: PNGs in `out_dir`."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -78,8 +78,24 @@ def take_screenshots(out_dir: str, *, out=sys.stdout) -> int:
                                    timeout=30_000)
             card(page, "never arrived").scroll_into_view_if_needed()
             page.screenshot(path=str(target / "channel-after-reply.png"))
+
+            # a burst of complaints about one outage: one incident message, then its Resolve modal with the live preview
+            page.locator("#play button[data-kind=burst]").click()
+            incident = page.locator("#channel .msg", has_text="Incident #").first
+            incident.wait_for(timeout=60_000)
+            page.wait_for_function("[...document.querySelectorAll('#channel .msg')].some(m => { "
+                                   "const r = /(\\d+) posts from/.exec(m.innerText); return r && +r[1] >= 6; })", timeout=60_000)
+            incident.scroll_into_view_if_needed()
+            incident.screenshot(path=str(target / "incident.png"))
+            incident.get_by_role("button", name="Resolve…").click()
+            modal = page.locator(".modal")
+            modal.wait_for()
+            modal.locator("textarea").fill("Checkout works again. Sorry for the trouble, and thanks for bearing with us.")
+            modal.locator(".block", has_text="$0.015").first.wait_for(timeout=15_000)
+            modal.locator("input[type=checkbox]").check()
+            page.screenshot(path=str(target / "incident-resolve.png"))
         finally:
             browser.close()
-    for name in ("card.png", "edit-modal.png", "channel-after-reply.png"):
+    for name in ("card.png", "edit-modal.png", "channel-after-reply.png", "incident.png", "incident-resolve.png"):
         print(f"wrote {target / name}", file=out)
     return 0
