@@ -210,6 +210,21 @@ def note_checked(session: Session, reply: m.Reply, checked: str) -> None:
     reply.checked = checked
 
 
+def hold_network(session: Session, network: str, until: datetime) -> int:
+    """The network said "too many" until `until`: every queued reply to it waits that long, instead of one 429 each.
+
+    Shared through the database like Slack's pace, so every process and the bulk answer of an
+    incident (hundreds of replies queued at once) see the hold. Returns how many were held back.
+    """
+    return session.execute(
+        update(m.Reply)
+        .where(m.Reply.status == ReplyStatus.QUEUED, m.Reply.next_attempt_at < until,
+               m.Reply.case_id.in_(select(m.Case.id).where(m.Case.network == network)))
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
 def due_replies(session: Session, now: datetime | None = None, limit: int = 50) -> list[int]:
     now = now or utcnow()
     return list(

@@ -16,7 +16,7 @@ from bot.domain import cases, ingest, outbox
 from bot.domain.approvals import NOT_APPROVER
 from bot.domain.posts import Post
 from bot.domain.states import CaseStatus, ReplyStatus, RETIRED_REPLIES
-from bot.networks.base import CannotLook, NetworkError, Target, Uncertain
+from bot.networks.base import CannotLook, NetworkError, RateLimited, Target, Uncertain
 from bot.runtime import Runtime
 from bot.slack.blocks import history_entry
 from bot.slack.text import escape
@@ -238,6 +238,9 @@ def send_reply(rt: Runtime, reply_id: int) -> None:
         return
     except NetworkError as exc:
         _fail(rt, reply_id, exc.message, transient=exc.transient, retry_after=exc.retry_after)
+        if isinstance(exc, RateLimited) and exc.retry_after:
+            with rt.db.session() as session:
+                outbox.hold_network(session, network.name, utcnow() + timedelta(seconds=exc.retry_after))
         return
     with rt.db.session() as session:
         reply = session.get(m.Reply, reply_id)

@@ -307,3 +307,25 @@ def test_the_rate_chart_goes_to_the_thread_when_the_incident_opens_and_when_it_i
     team.slack.wait_for(lambda: len(_charts(team)) == 2, what="the chart when it was resolved")
     incident_flow.tick(team.rt)
     assert sorted(c["filename"] for c in _charts(team)) == ["incident-1-resolved.png", "incident-1.png"]
+
+
+# -- pace within the network's limits ---------------------------------------------------
+
+
+def test_one_429_holds_every_queued_reply_to_that_network_until_its_window_resets(team):
+    from bot.domain import incidents
+    from bot.flows import workflows
+
+    more = [f"{text} (again)" for text in OUTAGE]
+    tweets = _declare_with_posts(team, texts=[*OUTAGE, *more])
+    team.x.set_limit("create_tweet", 4, window_seconds=2)  # X takes 4 writes per 2 s window, then says 429 until it resets
+    assert _submit(team, AGENT, View.INCIDENT_ANSWER, {Block.REPLY.value: {"incident_draft": "We're fixing checkout now."}}).status_code == 200
+
+    def all_sent() -> bool:
+        workflows.process_outbox(team.rt)
+        with team.rt.db.session() as session:
+            return incidents.answer_progress(session, 1)["sent"] == len(tweets)
+    team.slack.wait_for(all_sent, timeout=30, interval=0.2, what="every post answered")
+    assert all(len(team.x.replies_to(t)) == 1 for t in tweets)
+    # 10 replies through a 4-per-window limit cross two resets: a 429 or two each time, not one per queued reply
+    assert team.x.limited.get("create_tweet", 0) <= 4, team.x.limited
