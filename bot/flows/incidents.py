@@ -344,13 +344,12 @@ def upload_charts(rt: Runtime, now: datetime | None = None) -> int:
     channel has no budget left the chart waits for a later tick rather than jump the queue.
     """
     now = now or utcnow()
-    due = []
     with rt.db.session() as session:
-        for incident in session.scalars(select(m.Incident).where(m.Incident.message_ts.is_not(None), m.Incident.status != IncidentStatus.MERGED)):
-            if incident.chart_opened_at is None and incident.status == IncidentStatus.OPEN:
-                due.append((incident.id, "chart_opened_at"))
-            elif incident.chart_resolved_at is None and incident.status == IncidentStatus.RESOLVED:
-                due.append((incident.id, "chart_resolved_at"))
+        shown = m.Incident.message_ts.is_not(None)
+        due = [(i, "chart_opened_at") for i in session.scalars(select(m.Incident.id).where(
+            shown, m.Incident.status == IncidentStatus.OPEN, m.Incident.chart_opened_at.is_(None)))]
+        due += [(i, "chart_resolved_at") for i in session.scalars(select(m.Incident.id).where(
+            shown, m.Incident.status == IncidentStatus.RESOLVED, m.Incident.chart_resolved_at.is_(None)))]
     uploaded = 0
     for incident_id, column in due:
         with rt.db.session() as session:

@@ -1,4 +1,4 @@
-"""Migration 0009 (incident paging, split-by-network, chart uploads): existing incidents keep working, and it downgrades cleanly."""
+"""Migration 0009 (incident paging, split-by-network, chart uploads): existing incidents keep working, get no late chart, and it downgrades cleanly."""
 from __future__ import annotations
 
 import sqlalchemy
@@ -20,10 +20,16 @@ def test_0009_keeps_open_incidents_unacknowledged_and_uncharted_and_downgrades_c
         connection.execute(sqlalchemy.text(
             "insert into incidents (id, status, title, origin, profile, channel, changed, created_at)"
             " values (1, 'open', 'checkout down', 'spike', '{}', 'C1', 1, '2026-11-30 10:00:00')"))
-    upgrade(engine)
+        connection.execute(sqlalchemy.text(
+            "insert into incidents (id, status, title, origin, profile, channel, changed, created_at, resolved_at)"
+            " values (2, 'resolved', 'login broken', 'spike', '{}', 'C1', 1, '2026-11-29 10:00:00', '2026-11-29 11:00:00')"))
+    upgrade(engine, "0009")
     with engine.connect() as connection:
-        row = connection.execute(sqlalchemy.text(f"select {', '.join(sorted(NEW))} from incidents")).one()
-        assert set(row) == {None}
+        open_, resolved = connection.execute(sqlalchemy.text(f"select {', '.join(sorted(NEW))} from incidents order by id")).all()
+        fresh = sorted(NEW - {"chart_opened_at", "chart_resolved_at"})
+        assert {getattr(open_, c) for c in fresh} == {None} and {getattr(resolved, c) for c in fresh} == {None}
+        # charted already: the open one gets its chart when resolved, the resolved one never again
+        assert (open_.chart_opened_at is not None, open_.chart_resolved_at, resolved.chart_resolved_at is not None) == (True, None, True)
         assert not [d for d in compare_metadata(MigrationContext.configure(connection), models.Base.metadata)
                     if "incidents" in str(d)]  # the model and the migration agree
     config = alembic_config(engine)

@@ -28,6 +28,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('escalated_to', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('chart_opened_at', storage.models.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('chart_resolved_at', storage.models.UTCDateTime(timezone=True), nullable=True))
+    # Incidents from before charts count as charted: an upgrade must not upload a chart for every past incident.
+    op.execute("UPDATE incidents SET chart_opened_at = created_at, chart_resolved_at = resolved_at")
 
 
 def downgrade() -> None:
