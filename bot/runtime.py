@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +51,9 @@ class Runtime:
     background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="socialdesk"))
     own_ids: dict[str, set[str]] = field(default_factory=dict)
     poll_backoff: dict[str, datetime] = field(default_factory=dict)  # network -> do not poll before
+    stopping: threading.Event = field(default_factory=threading.Event)  # set when draining: loops stop between items
+    _singles: dict[str, bool] = field(default_factory=dict)  # submit_single: key -> asked again while running
+    _singles_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def policy(self) -> ApprovalPolicy:
@@ -88,8 +92,40 @@ class Runtime:
 
         return self.background.submit(run)
 
+    def submit_single(self, key: str, work: Callable[[], object]) -> None:
+        """Run `work` on the background pool unless it already runs; asked meanwhile, it runs once more after.
+
+        For work that drains a queue (triage of stored posts): a burst of webhooks
+        starts one loop, not one per delivery, so the pool stays free for sends and
+        card edits.
+        """
+        with self._singles_lock:
+            if key in self._singles:
+                self._singles[key] = True
+                return
+            self._singles[key] = False
+
+        def loop() -> None:
+            while True:
+                try:
+                    work()
+                except Exception:  # noqa: BLE001 - logged with a reference; the next request runs it again
+                    log.exception("background work %s failed (ref %s)", key, error_ref())
+                with self._singles_lock:
+                    if not self._singles.get(key) or self.stopping.is_set():
+                        self._singles.pop(key, None)
+                        return
+                    self._singles[key] = False
+
+        try:
+            self.background.submit(loop)
+        except RuntimeError:  # the pool is shut down: the process is stopping
+            with self._singles_lock:
+                self._singles.pop(key, None)
+
     def drain(self) -> None:
         """Finish the background work already handed over (sends, card edits); take no new work."""
+        self.stopping.set()
         self.publisher.close()
         self.background.shutdown(wait=True, cancel_futures=False)
 

@@ -33,7 +33,7 @@ def core_jobs(rt: Runtime) -> list[Job]:
         # Cards whose last edit failed (Slack errors, a crash) are edited again until they show the case.
         Job("cards", lambda: rt.publisher.sync_stale(), "interval", {"seconds": 5}, True),
         # Posts stored but not yet triaged (a webhook's, or a crashed process's claim gone stale).
-        Job("triage", lambda: workflows.after_push(rt), "interval", {"seconds": 5}, True),
+        Job("triage", lambda: workflows.kick_triage(rt), "interval", {"seconds": 5}, True),
         Job("outbox", lambda: workflows.process_outbox(rt), "interval", {"seconds": 5}),
         Job("release_claims", lambda: workflows.release_stale_claims(rt), "interval", {"minutes": 5}),
     ]

@@ -59,12 +59,13 @@ def routes(rt: Runtime) -> list[Route]:
                 for change in events.changes:
                     touched += visibility.apply(session, name, change.external_id, change.state, cascade=change.kind == "post")
         metrics.WEBHOOKS.labels(network=name, outcome="ok" if not events.problems else "partly_malformed").inc()
-        if result.stored or touched:  # stored before the ack; triaged and carded after it
+        if result.stored:  # stored before the ack; triaged and carded after it
+            workflows.kick_triage(rt)
+        if touched:
             rt.submit(_after, network.label, touched)
         return PlainTextResponse("ok", status_code=200)
 
     def _after(label: str, touched) -> None:
-        workflows.triage_stored(rt)
         workflows.deliver(rt)
         for item in touched:
             rt.publisher.refresh(item.case_id)

@@ -82,11 +82,16 @@ def after_push(rt: Runtime) -> ingest.IngestResult:
     return result
 
 
+def kick_triage(rt: Runtime) -> None:
+    """Triage what is stored, on the background pool: one loop per process however many deliveries ask."""
+    rt.submit_single("triage", lambda: after_push(rt))
+
+
 def triage_stored(rt: Runtime, *, batch: int = 64, classifier: ingest.Classifier = ingest.classify_all) -> ingest.IngestResult:
     """Stage 2: claim stored posts a batch at a time, triage them outside any transaction, open or join cases."""
     token = uuid4().hex
     total = ingest.IngestResult()
-    while True:
+    while not rt.stopping.is_set():  # draining: what is not claimed yet waits for the next process
         with rt.db.session() as session:
             ids = ingest.claim(session, token, limit=batch)
             items = ingest.to_triage(session, ids) if ids else []
@@ -107,6 +112,7 @@ def triage_stored(rt: Runtime, *, batch: int = 64, classifier: ingest.Classifier
                 done.add(_settle_one(rt, token, post_id, outcome))
         metrics.POSTS_SET_ASIDE.inc(done.set_aside)
         total.add(done)
+    return total
 
 
 def _settle_one(rt: Runtime, token: str, post_id: int, outcome) -> ingest.IngestResult:

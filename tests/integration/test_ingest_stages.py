@@ -234,3 +234,21 @@ def test_the_brands_own_posts_are_stored_hidden_at_once_and_never_triaged(stack)
     with stack.rt.db.session() as session:
         again = ingest.store(session, posts(2, start=60), own_ids={"u60", "u61"})
     assert again.duplicates == 2 and again.dropped == 0
+
+
+def test_a_burst_of_deliveries_starts_one_triage_loop_not_one_per_delivery(stack):
+    """The background pool also sends replies and edits cards: triage must not take every worker."""
+    started, release, runs = threading.Event(), threading.Event(), []
+
+    def work():
+        runs.append(threading.get_ident())
+        started.set()
+        release.wait(10)
+
+    stack.rt.submit_single("triage-test", work)
+    assert started.wait(10)
+    for _ in range(20):  # twenty deliveries while it runs
+        stack.rt.submit_single("triage-test", work)
+    release.set()
+    stack.slack.wait_for(lambda: "triage-test" not in stack.rt._singles, timeout=10, what="the loop ended")
+    assert len(runs) == 2  # the run under way, then once more for everything asked meanwhile

@@ -36,7 +36,7 @@ def pg_url(postgres_server):  # noqa: F811 - the imported fixture
 
 
 def runtime(url: str) -> SimpleNamespace:
-    return SimpleNamespace(db=Database(url), config=FileConfig(), channel="C0CASES")
+    return SimpleNamespace(db=Database(url), config=FileConfig(), channel="C0CASES", stopping=threading.Event())
 
 
 def test_a_failed_cursor_write_takes_the_posts_stored_with_it(pg_url):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -51,7 +52,7 @@ def one_by_one(posts: list[Post], config: FileConfig) -> dict[str, tuple]:
 def test_batched_two_stage_triage_gives_what_one_by_one_gave(db):
     posts = corpus()
     config = FileConfig()
-    rt = SimpleNamespace(db=db, config=config, channel="C0CASES")
+    rt = SimpleNamespace(db=db, config=config, channel="C0CASES", stopping=threading.Event())
     with db.session() as session:
         assert len(ingest.store(session, posts, own_ids=set()).stored) == len(posts)
     result = workflows.triage_stored(rt, batch=64)
@@ -70,7 +71,7 @@ def test_batched_two_stage_triage_gives_what_one_by_one_gave(db):
 
 
 def test_follow_ups_join_their_case_within_one_batch_and_across_batches(db):
-    rt = SimpleNamespace(db=db, config=FileConfig(), channel="C0CASES")
+    rt = SimpleNamespace(db=db, config=FileConfig(), channel="C0CASES", stopping=threading.Event())
     now = datetime.now(timezone.utc)
 
     def post(pid: str, author: str, *, conversation: str = "", reply_to: str = "", later: timedelta = timedelta()) -> Post:
