@@ -394,6 +394,7 @@ def settle(
     answered: dict = {}
     complained: set[tuple[str, str]] = set()  # authors given a complaint case in this batch
     placed: list[tuple[m.Post, int | m.Case, Triage | None]] = []  # in post order: (post, its case, the triage if it opened it)
+    counted: dict[str, int] = defaultdict(int)  # counters bumped once per batch, not once per post
     for post_id in sorted(ours):
         post = rows[post_id]
         outcome = outcomes[post_id]
@@ -401,7 +402,7 @@ def settle(
         if failed:
             log.warning("post %s could not be triaged (%s); it is carded as not triaged", post_id, type(outcome).__name__)
             post.triage_state, post.triage_error = SET_ASIDE, _reason(outcome)
-            bump_counter(session, "set_aside", now)
+            counted["set_aside"] += 1
             result.set_aside += 1
             triage = not_triaged(outcome)
         else:
@@ -419,7 +420,7 @@ def settle(
         route = "card" if failed else routing.decide(triage, kind=post.kind, routing=config.routing)
         if route != "card":
             post.slack_state = SlackState.LANE if route == "lane" else SlackState.HIDDEN
-            bump_counter(session, triage.category, now)
+            counted[triage.category] += 1
             if route == "lane":
                 result.lane += 1
             else:
@@ -451,6 +452,8 @@ def settle(
         if triage.category == "complaint":
             complained.add((post.network, post.author_external_id))
         placed.append((post, case, triage))
+    for name, n in counted.items():
+        bump_counter(session, name, now, n)
     session.flush()  # the batch's new cases in one INSERT: now they have ids
     for post, case, opened in placed:
         post.case_id = case if isinstance(case, int) else case.id

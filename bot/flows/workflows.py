@@ -87,7 +87,13 @@ def kick_triage(rt: Runtime) -> None:
     rt.submit_single("triage", lambda: after_push(rt))
 
 
-def triage_stored(rt: Runtime, *, batch: int = 64, classifier: ingest.Classifier = ingest.classify_all) -> ingest.IngestResult:
+# A backlog is classified 256 posts at a time (the encoder sorts them by length, so its runs pad little)
+# and settled 64 at a time: each write transaction stays short, so a webhook's store never waits long.
+CLASSIFY_BATCH, SETTLE_BATCH = 256, 64
+
+
+def triage_stored(rt: Runtime, *, batch: int = CLASSIFY_BATCH, settle_batch: int = SETTLE_BATCH,
+                  classifier: ingest.Classifier = ingest.classify_all) -> ingest.IngestResult:
     """Stage 2: claim stored posts a batch at a time, triage them outside any transaction, open or join cases."""
     token = uuid4().hex
     total = ingest.IngestResult()
@@ -97,22 +103,28 @@ def triage_stored(rt: Runtime, *, batch: int = 64, classifier: ingest.Classifier
             items = ingest.to_triage(session, ids) if ids else []
         if not ids:
             return total
-        outcomes = dict(zip((item.post_id for item in items), classifier(items)))
-        done = ingest.IngestResult()
-        try:
-            with rt.db.session() as session:
-                done = ingest.settle(session, token, outcomes, config=rt.config, channel=rt.channel)
-                incident_flow.absorb(rt, session, done)  # in the same transaction: a post joins an incident or gets its card
-        except OperationalError:
-            raise  # the database itself is failing: the claims go stale and are taken up again
-        except Exception:  # noqa: BLE001 - find the one post that cannot be written; the others go through
-            log.exception("a batch of %d posts could not be settled at once; settling them one by one", len(outcomes))
-            done = ingest.IngestResult()
-            for post_id, outcome in outcomes.items():
-                done.add(_settle_one(rt, token, post_id, outcome))
-        metrics.POSTS_SET_ASIDE.inc(done.set_aside)
-        total.add(done)
+        outcomes = list(zip((item.post_id for item in items), classifier(items)))
+        for start in range(0, len(outcomes), settle_batch):
+            done = _settle(rt, token, dict(outcomes[start:start + settle_batch]))
+            metrics.POSTS_SET_ASIDE.inc(done.set_aside)
+            total.add(done)
     return total
+
+
+def _settle(rt: Runtime, token: str, outcomes: dict) -> ingest.IngestResult:
+    try:
+        with rt.db.session() as session:
+            done = ingest.settle(session, token, outcomes, config=rt.config, channel=rt.channel)
+            incident_flow.absorb(rt, session, done)  # in the same transaction: a post joins an incident or gets its card
+            return done
+    except OperationalError:
+        raise  # the database itself is failing: the claims go stale and are taken up again
+    except Exception:  # noqa: BLE001 - find the one post that cannot be written; the others go through
+        log.exception("a batch of %d posts could not be settled at once; settling them one by one", len(outcomes))
+    done = ingest.IngestResult()
+    for post_id, outcome in outcomes.items():
+        done.add(_settle_one(rt, token, post_id, outcome))
+    return done
 
 
 def _settle_one(rt: Runtime, token: str, post_id: int, outcome) -> ingest.IngestResult:
