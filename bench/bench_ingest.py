@@ -1,0 +1,278 @@
+"""Ingest benchmark: posts/s through store + triage + cases on one core, and webhook acknowledgement latency.
+
+    python bench/bench_ingest.py [--posts 3000] [--webhooks 400] [--batch 64] [--profile]
+
+Throughput: one process pinned to one core, a fresh SQLite file per line, the
+shipped dev texts (real complaint-set tweets), the full default triage (language,
+n-gram model + int8 encoder, rules), next to, in the same run:
+
+* minimal loop       — store the posts with the cursor and nothing else (one transaction): the floor;
+* classify() alone   — the triage of every post one by one, no database: what triage costs by itself;
+* one by one         — the design before the stages: per post, classify() then the post and its case;
+* socialdesk         — stage 1 (store with the cursor) then stage 2 (claimed batches, batched triage,
+                       cases, incidents), as `poll` runs them.
+
+`--profile` prints where stage 2's time goes (cProfile, top functions by own time).
+
+Webhook acknowledgement (the whole product on the emulators, in this one pinned
+process): signed X deliveries of one new mention each, sent one after the other
+and timed at the sender, with the triage of what they stored running in the
+background of the same process; baseline: a bare Starlette endpoint under the
+same server that checks the signature and answers 200. Then the same deliveries
+while a backlog of stored posts is being triaged in the background.
+"""
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_v] = "1"
+
+import argparse  # noqa: E402
+import base64  # noqa: E402
+import csv  # noqa: E402
+import hashlib  # noqa: E402
+import hmac  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import requests  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+from starlette.applications import Starlette  # noqa: E402
+from starlette.requests import Request  # noqa: E402
+from starlette.responses import PlainTextResponse  # noqa: E402
+from starlette.routing import Route  # noqa: E402
+
+from bot.config import FileConfig  # noqa: E402
+from bot.domain import ingest, sla  # noqa: E402
+from bot.domain.posts import Author, Post  # noqa: E402
+from bot.emulators.stack import X_SECRET, LocalStack, Server  # noqa: E402
+from bot.emulators.x import sign_webhook  # noqa: E402
+from bot.flows import workflows  # noqa: E402
+from bot.triage import classify, suggest_reply  # noqa: E402
+from storage import models as m  # noqa: E402
+from storage.db import Database  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / "bot" / "triage" / "data" / "complaints_dev.csv"
+
+
+def pin_one_core() -> str:
+    try:
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        return f"cpu {cpu}"
+    except (AttributeError, OSError):
+        return "unpinned"
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def texts(n: int) -> list[str]:
+    with DATA.open(newline="", encoding="utf-8") as f:
+        rows = [r["text"] for r in csv.DictReader(f)]
+    return [rows[i % len(rows)] for i in range(n)]
+
+
+def make_posts(n: int, start: int = 0) -> list[Post]:
+    now = datetime.now(timezone.utc)
+    return [
+        Post(network="x", external_id=str(10_000_000 + start + i), text=text,
+             author=Author(external_id=str(500 + i % 700), handle=f"user{i % 700}", name=f"User {i % 700}", followers=(i * 37) % 5000),
+             created_at=now, conversation_id=str(10_000_000 + start + i))
+        for i, text in enumerate(texts(n))
+    ]
+
+
+def fresh_db(folder: Path, name: str) -> Database:
+    db = Database(f"sqlite:///{folder / name}.db")
+    db.upgrade()
+    return db
+
+
+def minimal_loop(db: Database, posts: list[Post]) -> float:
+    start = time.perf_counter()
+    with db.session() as session:
+        ingest.store(session, posts, own_ids=set())
+        session.add(m.Cursor(stream="x:mentions", value=posts[-1].external_id))
+    return time.perf_counter() - start
+
+
+def classify_alone(posts: list[Post]) -> float:
+    start = time.perf_counter()
+    for post in posts:
+        classify(post.text, followers=post.author.followers, engagement=post.engagement)
+    return time.perf_counter() - start
+
+
+def one_by_one(db: Database, posts: list[Post]) -> float:
+    """Per post: classify, then the post row and its case (what ingest did before the stages)."""
+    config = FileConfig()
+    start = time.perf_counter()
+    with db.session() as session:
+        for post in posts:
+            triage = classify(post.text, followers=post.author.followers, engagement=post.engagement)
+            case = m.Case(network="x", conversation_id=post.conversation_id, author_external_id=post.author.external_id, status="open",
+                          category=triage.category, priority=triage.priority, severity=triage.severity, sentiment=triage.sentiment,
+                          topic=triage.topic, reasons=list(triage.reasons), channel="C1",
+                          suggested_reply=suggest_reply(triage, name=post.author.name, handle=post.author.handle, network="x"),
+                          due_at=sla.due_at(config, "x", triage.priority, datetime.now(timezone.utc)))
+            session.add(case)
+            session.flush()
+            session.add(m.Post(network="x", external_id=post.external_id, text=post.text, author_external_id=post.author.external_id,
+                               author_handle=post.author.handle, author_name=post.author.name, created_at=post.created_at,
+                               case_id=case.id, category=triage.category, triage_state="done"))
+            session.flush()
+        session.add(m.Cursor(stream="x:mentions", value=posts[-1].external_id))
+    return time.perf_counter() - start
+
+
+def two_stages(db: Database, posts: list[Post], batch: int, profile: bool = False) -> tuple[float, dict[str, float]]:
+    """Both stages as `poll` runs them; also how long storing and classifying took of the whole."""
+    rt = SimpleNamespace(db=db, config=FileConfig(), channel="C1", stopping=threading.Event())
+    parts = {"store": 0.0, "classify": 0.0}
+
+    def timed_classifier(items):
+        t0 = time.perf_counter()
+        try:
+            return ingest.classify_all(items)
+        finally:
+            parts["classify"] += time.perf_counter() - t0
+
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU time: stable on a shared machine
+        profiler.enable()
+    start = time.perf_counter()
+    with db.session() as session:
+        ingest.store(session, posts, own_ids=set())
+        session.add(m.Cursor(stream="x:mentions", value=posts[-1].external_id))
+    parts["store"] = time.perf_counter() - start
+    result = workflows.triage_stored(rt, batch=batch, classifier=timed_classifier)
+    elapsed = time.perf_counter() - start
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        print("\nwhere the two stages' time goes (cProfile, own time):")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        print("by cumulative time:")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    settled = len(result.new_cases) + len(result.follow_ups) + result.dropped + result.lane
+    assert settled == len(posts), f"every post settled ({settled} of {len(posts)})"
+    parts["claim, read, settle (cases, incidents)"] = elapsed - parts["store"] - parts["classify"]
+    return elapsed, parts
+
+
+def bare_webhook_app() -> Starlette:
+    async def hook(request: Request):
+        body = await request.body()
+        digest = base64.b64encode(hmac.new(X_SECRET.encode(), body, hashlib.sha256).digest()).decode()
+        ok = hmac.compare_digest(request.headers.get("x-twitter-webhooks-signature", ""), "sha256=" + digest)
+        return PlainTextResponse("ok" if ok else "no", status_code=200 if ok else 401)
+
+    return Starlette(routes=[Route("/webhooks/x", hook, methods=["POST"])])
+
+
+def time_webhooks(url: str, bodies: list[bytes]) -> list[float]:
+    out = []
+    with requests.Session() as http:
+        http.trust_env = False
+        for body in bodies:
+            headers = {"Content-Type": "application/json", "x-twitter-webhooks-signature": sign_webhook(X_SECRET, body)}
+            start = time.perf_counter()
+            response = http.post(f"{url}/webhooks/x", data=body, headers=headers, timeout=30)
+            out.append(time.perf_counter() - start)
+            assert response.status_code == 200, response.text
+    return out
+
+
+def triaged(stack: LocalStack) -> int:
+    with stack.rt.db.session() as session:
+        return session.scalar(select(func.count(m.Post.id)).where(m.Post.triage_state.in_(("done", "set_aside"))))
+
+
+def bench_webhooks(folder: Path, n: int, backlog: int) -> dict[str, list[float]]:
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    stack = LocalStack(f"sqlite:///{folder / 'webhooks.db'}").start()
+    try:
+        author = stack.x.add_user(username="bench_hooks", followers=100)
+        sample = texts(2 * n)
+        bodies = [stack.x.account_activity_payload([stack.x.add_tweet("@acme " + sample[i], author)]) for i in range(2 * n)]
+        bare = Server(bare_webhook_app()).start()
+        try:
+            time_webhooks(bare.url, bodies[:20])  # warm-up
+            baseline = time_webhooks(bare.url, bodies[:n])
+        finally:
+            bare.stop()
+        time_webhooks(stack.url, bodies[:10])  # warm-up (first request, model load in the background)
+        stack.slack.wait_for(lambda: triaged(stack) == 10, timeout=120, what="warm-up triaged")
+        quiet = time_webhooks(stack.url, bodies[10:n])
+        stack.slack.wait_for(lambda: triaged(stack) == n, timeout=300, what="every delivered post triaged")
+        # A backlog stored at once (a poll after an outage), triaged in the background while deliveries keep coming.
+        with stack.rt.db.session() as session:
+            ingest.store(session, make_posts(backlog, start=5_000_000), own_ids=set())
+        worker = threading.Thread(target=workflows.triage_stored, args=(stack.rt,), daemon=True)
+        worker.start()
+        busy = time_webhooks(stack.url, bodies[n:2 * n])
+        still = worker.is_alive()
+        worker.join()
+        stack.slack.wait_for(lambda: triaged(stack) == 2 * n + backlog, timeout=600, what="backlog and deliveries triaged")
+        return {"baseline": baseline, "quiet": quiet, "busy": busy, "busy_overlapped": [1.0 if still else 0.0]}
+    finally:
+        stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=2400)  # the dev set has 2,413 distinct posts: no repeats
+    parser.add_argument("--webhooks", type=int, default=400)
+    parser.add_argument("--backlog", type=int, default=3000)
+    parser.add_argument("--batch", type=int, default=workflows.CLASSIFY_BATCH)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--skip-webhooks", action="store_true")
+    args = parser.parse_args()
+    where = pin_one_core()
+    classify("warm up the models")  # model load is not ingest
+    classify("@acme mi pedido nunca llegó")  # nor lingua's
+    posts = make_posts(args.posts)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        floor = minimal_loop(fresh_db(folder, "floor"), posts)
+        alone = classify_alone(posts)
+        before = one_by_one(fresh_db(folder, "before"), posts)
+        ours, parts = two_stages(fresh_db(folder, "stages"), posts, args.batch)
+        print(f"ingest, {args.posts} posts, one core ({where}), SQLite, full default triage, batch {args.batch}")
+        print(f"  {'minimal loop: store + cursor, no triage':<52} {args.posts / floor:>8.0f} posts/s")
+        print(f"  {'classify() one by one, no database':<52} {args.posts / alone:>8.0f} posts/s")
+        print(f"  {'one by one: classify + post + case per post':<52} {args.posts / before:>8.0f} posts/s")
+        print(f"  {'socialdesk: stored, then triaged in batches':<52} {args.posts / ours:>8.0f} posts/s")
+        print("    of which " + ", ".join(f"{name} {100 * t / ours:.0f}%" for name, t in parts.items()))
+        if args.profile:
+            two_stages(fresh_db(folder, "profiled"), posts[:1000], args.batch, profile=True)
+        if args.skip_webhooks:
+            return
+        acks = bench_webhooks(folder, args.webhooks, args.backlog)
+        print(f"webhook acknowledgement, {args.webhooks} signed X deliveries one after another, same pinned process")
+        for label, key in (("baseline: bare endpoint, signature check", "baseline"),
+                           ("socialdesk: verify, parse, store, ack", "quiet"),
+                           (f"socialdesk, {args.backlog}-post backlog triaging", "busy")):
+            ms = [v * 1000 for v in acks[key]]
+            print(f"  {label:<44} p50 {pct(ms, 50):6.1f} ms   p90 {pct(ms, 90):6.1f} ms   p99 {pct(ms, 99):6.1f} ms   max {max(ms):6.1f} ms")
+        if not acks["busy_overlapped"][0]:
+            print("  (the backlog finished triage before the last delivery: raise --backlog for full overlap)")
+
+
+if __name__ == "__main__":
+    main()
