@@ -92,9 +92,10 @@ def kick_triage(rt: Runtime) -> None:
 CLASSIFY_BATCH, SETTLE_BATCH = 256, 64
 
 
-def triage_stored(rt: Runtime, *, batch: int = CLASSIFY_BATCH, settle_batch: int = SETTLE_BATCH,
+def triage_stored(rt: Runtime, *, batch: int | None = None, settle_batch: int | None = None,
                   classifier: ingest.Classifier = ingest.classify_all) -> ingest.IngestResult:
     """Stage 2: claim stored posts a batch at a time, triage them outside any transaction, open or join cases."""
+    batch, settle_batch = batch or CLASSIFY_BATCH, settle_batch or SETTLE_BATCH
     token = uuid4().hex
     total = ingest.IngestResult()
     while not rt.stopping.is_set():  # draining: what is not claimed yet waits for the next process
