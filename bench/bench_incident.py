@@ -122,10 +122,11 @@ def _answer_run(args, stack, bots: list, page: str, env: dict) -> None:
         else:
             tweets.append(stack.x.add_tweet(text, stack.x.add_user(username=f"p{i}", name=f"Person {i}", followers=i % 900)))
 
-    def stored() -> int:
+    def triaged() -> int:
+        """Stored and triaged (ingest stores first and triages in batches): each is now a card or in the incident."""
         with stack.rt.db.session() as session:
-            return session.scalar(select(func.count(m.Post.id)))
-    _wait(lambda: stored() >= args.posts, 300, "every post stored")
+            return session.scalar(select(func.count(m.Post.id)).where(m.Post.triage_state == "done"))
+    _wait(lambda: triaged() >= args.posts, 300, "every post stored and triaged")
     with stack.rt.db.session() as session:
         members = set(session.scalars(select(m.Post.external_id).join(m.Case, m.Post.case_id == m.Case.id).where(m.Case.incident_id == 1)))
     tweets, comments = [t for t in tweets if t in members], [c for c in comments if c in members]  # the rest got cards of their own
