@@ -168,7 +168,8 @@ def destination_line(d: Destination, what: str) -> str:
 
 def preview(destinations: list[Destination], what: str, *, block_id: str = Block.CHECK.value, note: str = "") -> dict:
     """The live preview under an incident text: per network, how many posts, what it costs, whether it fits."""
-    lines = [destination_line(d, what) for d in destinations] or ["No connected network takes it."]
+    lines = [destination_line(d, what) for d in destinations] or [
+        "No post is waiting for an answer." if what == "reply" else "No network is connected to post it on."]
     total = sum(d.cost for d in destinations)
     if total:
         lines.append(f"Total: {_money(total)} (X's pay-per-use prices; Facebook is free)")
