@@ -446,7 +446,22 @@ class Publisher:
         One holder per card at a time (a lease in the database), and every edit is
         rendered from the database just before it is sent, so an older edit never
         lands after a newer one. A failed edit leaves the card stale for `sync_stale`.
+        A change made while the holder was finishing found the lease taken and left
+        its version to the holder: the holder looks once more after letting go.
         """
+        for _ in range(3):
+            if not self._sync_held(case_id, now):
+                return False
+            if not self._stale(case_id):
+                return True
+        return False
+
+    def _stale(self, case_id: int) -> bool:
+        with self.db.session() as session:
+            return bool(session.scalar(select(m.Case.id).where(m.Case.id == case_id, m.Case.card_ts.is_not(None),
+                                                                m.Case.card_shown < m.Case.card_version)))
+
+    def _sync_held(self, case_id: int, now: datetime | None) -> bool:
         token = uuid4().hex
         keep_lease = False
         if not self._lease(case_id, token, now or utcnow()):
