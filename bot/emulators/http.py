@@ -160,8 +160,11 @@ class EmulatorServer(ABC):
         with self._lock:
             self._chaos = (rate, hang, random.Random(seed))
 
-    def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01, what: str = ""):
-        """Poll `predicate` until it returns something truthy and return that; raise TimeoutError otherwise."""
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.01, what: str = ""):
+        """Poll `predicate` until it returns something truthy and return that; raise TimeoutError otherwise.
+
+        The default leaves room for a busy 2-core CI machine: a condition that holds returns at once.
+        """
         deadline = time.monotonic() + timeout
         while True:
             result = predicate()
