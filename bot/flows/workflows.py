@@ -256,10 +256,11 @@ def send_reply(rt: Runtime, reply_id: int) -> None:
         _settle_uncertain(rt, network, reply_id, target, kind, text, approved_at, exc.message)
         return
     except NetworkError as exc:
-        _fail(rt, reply_id, exc.message, transient=exc.transient, retry_after=exc.retry_after)
         if isinstance(exc, RateLimited) and exc.retry_after:
+            # The others are held before this reply is requeued: whoever sees it queued sees the hold too.
             with rt.db.session() as session:
                 outbox.hold_network(session, network.name, utcnow() + timedelta(seconds=exc.retry_after))
+        _fail(rt, reply_id, exc.message, transient=exc.transient, retry_after=exc.retry_after)
         return
     with rt.db.session() as session:
         reply = session.get(m.Reply, reply_id)
