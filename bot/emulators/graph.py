@@ -616,6 +616,8 @@ class GraphEmulator(EmulatorServer):
         if body is None:
             if status >= 500:
                 body = error_body(1, "An unknown error occurred", transient=True, trace=self._trace())
+            elif status == 429:  # Graph says "slow down" with a rate-limit code, not a bare 429
+                body = error_body(4, RATE_LIMIT_MESSAGES[4], trace=self._trace())
             else:
                 body = error_body(100, "(#100) Invalid parameter", trace=self._trace())
         return status, {**self._usage_headers(), **headers}, body
