@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests  # noqa: E402
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.orm import selectinload  # noqa: E402
 
 from bot.domain import incidents  # noqa: E402
@@ -136,6 +136,7 @@ def check(stack: LocalStack, work: Workload) -> dict[str, int | list]:
     with stack.rt.db.session() as session:
         posts = {(p.network, p.external_id): p for p in session.scalars(select(m.Post))}
         cases = list(session.scalars(select(m.Case).options(selectinload(m.Case.posts), selectinload(m.Case.replies))))
+        found_sent = session.scalar(select(func.count(m.AuditEvent.id)).where(m.AuditEvent.action == "found_sent")) or 0
     generated = [("x", t) for t in work.tweets] + [("facebook", c) for c in work.comments]
     # Two-stage ingest marks a post triaged ("done") or set aside with a reason; before it, a stored post is triaged.
     triaged = ("done", "set_aside")
@@ -165,6 +166,7 @@ def check(stack: LocalStack, work: Workload) -> dict[str, int | list]:
         "failed, shown with Retry": sum(1 for c in by_case.values() if c.status == CaseStatus.FAILED),
         "may have been sent (looked up)": sum(1 for c in by_case.values() if c.status == CaseStatus.FAILED
                                               and any(r.uncertain for r in c.replies)),
+        "found on the network, not resent": found_sent,
         "still sending": len(unsettled),
         "duplicate replies": len(duplicate_replies), "cards not converged": len(not_converged),
         "_reasons": Counter((c.last_error or "?")[:90] for c in by_case.values() if c.status == CaseStatus.FAILED).most_common(4),

@@ -92,6 +92,9 @@ class SlackEmulator(EmulatorServer):
         self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, at)
         self._retry_until: dict[str, float] = {}  # channel -> monotonic time its last Retry-After ends
         self.rate_limited: list[dict] = []  # one entry per 429: channel, retry_after, early (came before a Retry-After ended)
+        # The most conversations.history/.replies return per page whatever `limit` asks: Slack caps it (at 15 for
+        # commercially distributed apps outside the Marketplace since 2025-05-29).
+        self.page_cap = 1000
         self.add_user(self.bot_user_id, "socialdesk", "Socialdesk", is_bot=True)
 
     def reset(self) -> None:
@@ -335,7 +338,7 @@ class SlackEmulator(EmulatorServer):
         if not cursor.isdigit():
             return _err("invalid_cursor")
         start = int(cursor)
-        limit = int(params.get("limit") or 100)
+        limit = min(int(params.get("limit") or 100), self.page_cap)
         page = picked[start:start + limit]
         more = start + limit < len(picked)
         with_metadata = _truthy(params.get("include_all_metadata", "0"))

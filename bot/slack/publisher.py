@@ -357,15 +357,9 @@ class Publisher:
     def _find_message_in_slack(self, message_id: int, channel: str, claimed_at: datetime) -> str | None:
         """Top-level messages and the threads they started since the claim, every page."""
         oldest = str((claimed_at - timedelta(seconds=30)).timestamp())
-        cursor = None
-        while True:
-            page = self.client.conversations_history(channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor)
-            for message in page["messages"]:
-                if _is_message(message, message_id):
-                    return message["ts"]
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                break
+        for message in self._pages(self.client.conversations_history, channel=channel, oldest=oldest):
+            if _is_message(message, message_id):
+                return message["ts"]
         with self.db.session() as session:
             parents = session.scalars(
                 select(m.Case.card_ts).join(m.SlackMessage, m.SlackMessage.ref_id == m.Case.id)
@@ -373,8 +367,7 @@ class Publisher:
             ).all()
             parents += list(self.thread_parents(session, message_id))
         for ts in [p for p in parents if p]:
-            replies = self.client.conversations_replies(channel=channel, ts=ts, oldest=oldest, include_all_metadata=True, limit=1000)
-            for message in replies["messages"]:
+            for message in self._pages(self.client.conversations_replies, channel=channel, ts=ts, oldest=oldest):
                 if _is_message(message, message_id):
                     return message["ts"]
         return None
@@ -423,7 +416,10 @@ class Publisher:
 
     @staticmethod
     def _pages(method, **kwargs):
-        """Every message of a history or thread, following `next_cursor` page by page (one page is 200 at most)."""
+        """Every message of a history or thread, following `next_cursor` page by page.
+
+        Asks for 200 a page; Slack may give fewer (15 for apps outside the Marketplace since 2025).
+        """
         cursor = None
         while True:
             response = method(**kwargs, include_all_metadata=True, limit=200, **({"cursor": cursor} if cursor else {}))
