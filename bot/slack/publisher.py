@@ -494,6 +494,11 @@ class Publisher:
                                         .values(card_lease_until=utcnow() + CARD_LEASE, **_KEEP_VERSION))
                     return False
                 with self.db.session() as session:
+                    if session.scalar(select(m.Case.card_lease).where(m.Case.id == case_id)) != token:
+                        # Our lease ran out mid-edit and another editor took it: this older edit may have landed
+                        # after theirs, so the card is stale again and is edited once more.
+                        session.execute(update(m.Case).where(m.Case.id == case_id).values(card_version=m.Case.card_version + 1))
+                        return False
                     session.execute(update(m.Case).where(m.Case.id == case_id, m.Case.card_shown < version).values(card_shown=version, **_KEEP_VERSION))
             return False
         finally:
