@@ -126,6 +126,11 @@ def resolve_view(rt: Runtime, incident_id: int, draft: str = "") -> dict:
     return incident_blocks.resolve_modal(view, status, answers, already, draft)
 
 
+def split_view(rt: Runtime, incident_id: int) -> dict:
+    with rt.db.session() as session:
+        return incident_blocks.split_modal(incidents.view(session, incident_id))
+
+
 MODALS = {View.INCIDENT_ANSWER.value: answer_view, View.INCIDENT_STATUS.value: status_view, View.INCIDENT_RESOLVE.value: resolve_view}
 
 
@@ -154,33 +159,17 @@ def register(app: App, rt: Runtime) -> None:
     def _incident_click(ack: Ack, body: dict, client: WebClient, action: dict) -> int | None:
         return allowed_click(ack, body, client, action, parse_incident_ref, rt.config.roles)
 
-    @app.action(Action.INCIDENT_ANSWER.value)
-    def answer(ack: Ack, body: dict, client: WebClient, action: dict):
-        incident_id = _incident_click(ack, body, client, action)
-        if incident_id is not None:
-            _open_modal(client, body, answer_view, incident_id)
+    def opens(build):
+        """A button that opens one of the incident's modals."""
+        def open_modal(ack: Ack, body: dict, client: WebClient, action: dict):
+            incident_id = _incident_click(ack, body, client, action)
+            if incident_id is not None:
+                _open_modal(client, body, build, incident_id)
+        return open_modal
 
-    @app.action(Action.INCIDENT_STATUS.value)
-    def status(ack: Ack, body: dict, client: WebClient, action: dict):
-        incident_id = _incident_click(ack, body, client, action)
-        if incident_id is not None:
-            _open_modal(client, body, status_view, incident_id)
-
-    @app.action(Action.INCIDENT_RESOLVE.value)
-    def resolve(ack: Ack, body: dict, client: WebClient, action: dict):
-        incident_id = _incident_click(ack, body, client, action)
-        if incident_id is not None:
-            _open_modal(client, body, resolve_view, incident_id)
-
-    @app.action(Action.INCIDENT_SPLIT.value)
-    def split(ack: Ack, body: dict, client: WebClient, action: dict):
-        incident_id = _incident_click(ack, body, client, action)
-        if incident_id is not None:
-            _open_modal(client, body, lambda rt_, i: incident_blocks.split_modal(_view(i)), incident_id)
-
-    def _view(incident_id: int) -> incidents.IncidentView:
-        with rt.db.session() as session:
-            return incidents.view(session, incident_id)
+    for button, build in ((Action.INCIDENT_ANSWER, answer_view), (Action.INCIDENT_STATUS, status_view),
+                          (Action.INCIDENT_RESOLVE, resolve_view), (Action.INCIDENT_SPLIT, split_view)):
+        app.action(button.value)(opens(build))
 
     def _open_modal(client: WebClient, body: dict, build, incident_id: int) -> None:
         """Only an open incident gets a modal; a stale message says why instead."""
