@@ -213,6 +213,29 @@ def half_configured(settings: Settings) -> str | None:
     return None
 
 
+def meta_entries(body: bytes, events: WebhookEvents, *, kind: str, kind_word: str, owner: str, owner_word: str) -> list[dict]:
+    """The entries of a Meta delivery (Page or Instagram) addressed to us; what is wrong with the rest is noted."""
+    payload = json.loads(body)
+    if not isinstance(payload, dict):
+        raise ValueError("webhook body is not a JSON object")
+    if payload.get("object") != kind:
+        events.problems.append(f"object {str(payload.get('object'))[:20]!r} is not {kind_word}")
+        return []
+    entries = payload.get("entry")
+    if not isinstance(entries, list):
+        events.problems.append("no entry list")
+        return []
+    ours = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            events.problems.append("an entry is not an object")
+        elif str(entry.get("id", "")) != owner:
+            events.problems.append(f"entry for another {owner_word} ({str(entry.get('id'))[:20]})")
+        else:
+            ours.append(entry)
+    return ours
+
+
 class FacebookNetwork:
     token_fix = TOKEN_FIX
     reconnect_help = RECONNECT_HELP
@@ -724,24 +747,8 @@ class FacebookNetwork:
 
     def parse_webhook_events(self, body: bytes) -> WebhookEvents:
         """Posts, deletions and hides from one delivery; a bad part is noted and the rest still counts."""
-        payload = json.loads(body)
-        if not isinstance(payload, dict):
-            raise ValueError("webhook body is not a JSON object")
         events = WebhookEvents()
-        if payload.get("object") != "page":
-            events.problems.append(f"object {str(payload.get('object'))[:20]!r} is not a page")
-            return events
-        entries = payload.get("entry")
-        if not isinstance(entries, list):
-            events.problems.append("no entry list")
-            return events
-        for entry in entries:
-            if not isinstance(entry, dict):
-                events.problems.append("an entry is not an object")
-                continue
-            if str(entry.get("id", "")) != self.page_id:
-                events.problems.append(f"entry for another Page ({str(entry.get('id'))[:20]})")
-                continue
+        for entry in meta_entries(body, events, kind="page", kind_word="a page", owner=self.page_id, owner_word="Page"):
             for change in entry.get("changes") or []:
                 self._safely(events, self._change, change)
             for message in entry.get("messaging") or []:

@@ -191,24 +191,8 @@ class InstagramNetwork(FacebookNetwork):
     # -- in: webhooks (X-Hub-Signature-256 and the handshake are the Facebook adapter's) -------------
 
     def parse_webhook_events(self, body: bytes) -> WebhookEvents:
-        payload = json.loads(body)
-        if not isinstance(payload, dict):
-            raise ValueError("webhook body is not a JSON object")
         events = WebhookEvents()
-        if payload.get("object") != "instagram":
-            events.problems.append(f"object {str(payload.get('object'))[:20]!r} is not instagram")
-            return events
-        entries = payload.get("entry")
-        if not isinstance(entries, list):
-            events.problems.append("no entry list")
-            return events
-        for entry in entries:
-            if not isinstance(entry, dict):
-                events.problems.append("an entry is not an object")
-                continue
-            if str(entry.get("id", "")) != self.account_id:
-                events.problems.append(f"entry for another account ({str(entry.get('id'))[:20]})")
-                continue
+        for entry in facebook.meta_entries(body, events, kind="instagram", kind_word="instagram", owner=self.account_id, owner_word="account"):
             for change in entry.get("changes") or []:
                 # Comment webhooks carry no time of their own: the entry's (when Meta sent it) stands in.
                 self._safely(events, self._ig_change, {**change, "time": entry.get("time")} if isinstance(change, dict) else change)
