@@ -195,24 +195,20 @@ class LocalStack:
 
     def facebook_webhook(self, payload: dict | bytes, *, signature: str | None = None) -> requests.Response:
         """POST a delivery to /webhooks/facebook signed as Meta signs it (or with the given signature)."""
-        body = payload if isinstance(payload, bytes) else webhook_body(payload)
-        headers = webhook_headers(FB_APP_SECRET, body)
-        if signature is not None:
-            headers["X-Hub-Signature-256"] = signature
-        with requests.Session() as session:
-            session.trust_env = False
-            return session.post(f"{self.url}/webhooks/facebook", data=body, headers=headers, timeout=10)
-
+        return self._meta_webhook("facebook", payload, signature)
 
     def instagram_webhook(self, payload: dict | bytes, *, signature: str | None = None) -> requests.Response:
         """POST a delivery to /webhooks/instagram, signed with the Meta app secret as Meta signs it."""
+        return self._meta_webhook("instagram", payload, signature)
+
+    def _meta_webhook(self, network: str, payload: dict | bytes, signature: str | None) -> requests.Response:
         body = payload if isinstance(payload, bytes) else webhook_body(payload)
         headers = webhook_headers(FB_APP_SECRET, body)
         if signature is not None:
             headers["X-Hub-Signature-256"] = signature
         with requests.Session() as session:
             session.trust_env = False
-            return session.post(f"{self.url}/webhooks/instagram", data=body, headers=headers, timeout=10)
+            return session.post(f"{self.url}/webhooks/{network}", data=body, headers=headers, timeout=10)
 
 
 def _is_notice(message: dict) -> bool:
