@@ -99,15 +99,21 @@ def _why_not_answerable(case: m.Case) -> str:
 
 def dismiss(session: Session, case_id: int, user_id: str, reason: str, now: datetime | None = None) -> m.Case:
     now = now or utcnow()
+    case = _close_open(session, case_id, status=CaseStatus.DISMISSED, dismissed_reason=reason, resolved_at=now, updated_at=now)
+    audit(session, case_id, user_id, "dismissed", reason=reason)
+    return case
+
+
+def _close_open(session: Session, case_id: int, **values) -> m.Case:
+    """Close a case only if it is still open (one compare-and-set, so two clicks cannot both win)."""
     won = session.execute(
         update(m.Case)
         .where(m.Case.id == case_id, m.Case.status.in_(OPEN_STATUSES))
-        .values(status=CaseStatus.DISMISSED, dismissed_reason=reason, resolved_at=now, updated_at=now)
+        .values(**values)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not won:
         raise lost_race(session, case_id)
-    audit(session, case_id, user_id, "dismissed", reason=reason)
     case = session.get(m.Case, case_id)
     session.refresh(case)
     return case
@@ -121,16 +127,7 @@ def reply_blocker(session: Session, case_id: int) -> str | None:
 def mark_replied(session: Session, case_id: int, user_id: str, now: datetime | None = None) -> m.Case:
     """Someone answered on the network itself (it takes no API reply there): the first response counts as now."""
     now = now or utcnow()
-    won = session.execute(
-        update(m.Case)
-        .where(m.Case.id == case_id, m.Case.status.in_(OPEN_STATUSES))
-        .values(status=CaseStatus.ANSWERED, answered_by=user_id, resolved_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not won:
-        raise lost_race(session, case_id)
-    case = session.get(m.Case, case_id)
-    session.refresh(case)
+    case = _close_open(session, case_id, status=CaseStatus.ANSWERED, answered_by=user_id, resolved_at=now, updated_at=now)
     if case.first_response_at is None:
         case.first_response_at = now
         case.sla_met = case.due_at is None or now <= case.due_at
