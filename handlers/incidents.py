@@ -331,6 +331,9 @@ def register(app: App, rt: Runtime) -> None:
             incident_flow.acknowledge(rt, incident_id, user)
         except incidents.IncidentError as exc:
             tell(client, body, str(exc))
+            rt.submit(incident_flow.close_pages, rt, incident_id=incident_id)  # a page still showing its button loses it
+            return
+        rt.submit(incident_flow.after_acknowledge, rt, incident_id, user)
 
     @app.action(Action.INCIDENT_MOVE_OUT.value)
     def move_out(ack: Ack, body: dict, client: WebClient, action: dict):

@@ -355,6 +355,47 @@ class Incident(Base):
     __table_args__ = (Index("ix_incidents_status", "status"),)
 
 
+class IncidentPage(Base):
+    """A page DM sent for an incident (to the on-call person or an escalation contact), kept so it can be edited.
+
+    Once someone acknowledges (or the incident closes) every page loses its button and
+    says who took it, so nobody else acts on a stale page; `closed_at` is when that edit went through.
+    """
+
+    __tablename__ = "incident_pages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(Integer, index=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32))  # the DM channel
+    ts: Mapped[str] = mapped_column(String(32))
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class IncidentChart(Base):
+    """A rate chart the incident's thread is owed (when it opened, when it was resolved): uploaded once, whatever crashes.
+
+    Written before the upload starts; an attempt holds a lease, and an attempt that may have
+    reached Slack (a crash, no answer) makes the next one look in the thread before uploading.
+    """
+
+    __tablename__ = "incident_charts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(10))  # opened | resolved
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # an attempt in progress (its lease)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # Retry-After, or a back-off
+    file_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (UniqueConstraint("incident_id", "event", name="uq_incident_charts_event"),)
+
+
 class StatusUpdate(Base):
     """A public status update on the brand's own account or Page about an incident; sent at most once."""
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from urllib.error import URLError
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import charts
@@ -28,7 +28,7 @@ from bot.slack import incident_blocks, pacing
 from bot.slack.publisher import Publisher
 from bot.networks.base import NetworkError
 from bot.slack.blocks import history_entry
-from bot.slack.dm import NotSent, Unreachable, direct_message, permalink
+from bot.slack.dm import NotSent, Sent, Unreachable, direct_message, permalink
 from bot.slack.text import escape
 from bot.triage import classify, suggest_reply
 from storage import models as m
@@ -184,6 +184,7 @@ def tick(rt: Runtime, now: datetime | None = None) -> None:
     refresh_due(rt, now)
     page_due(rt, now)
     escalate_due(rt, now)
+    close_pages(rt, now)
     upload_charts(rt, now)
     remind(rt, now)
 
@@ -272,7 +273,7 @@ def page_due(rt: Runtime, now: datetime | None = None) -> int:
         text, blocks = incident_blocks.page(view, permalink(rt.slack, channel, ts))
         for user in order:
             try:
-                direct_message(rt.slack, user, text, blocks)
+                sent = direct_message(rt.slack, user, text, blocks)
             except Unreachable as gone:
                 warn_unreachable(rt, gone, None, now)
                 continue
@@ -283,6 +284,7 @@ def page_due(rt: Runtime, now: datetime | None = None) -> int:
                 break
             with rt.db.session() as session:
                 session.get(m.Incident, incident_id).paged_user = user
+                _record_page(session, incident_id, sent, escalated=False, now=now)
             paged += 1
             break
     return paged
@@ -310,11 +312,10 @@ def escalate_due(rt: Runtime, now: datetime | None = None) -> int:
             incident = session.get(m.Incident, incident_id)
             view, channel, ts, paged = incidents.view(session, incident_id, now), incident.channel, incident.message_ts, incident.paged_user
         text, blocks = incident_blocks.page(view, permalink(rt.slack, channel, ts), escalated=True, paged=paged)
-        reached = []
+        reached: list[Sent] = []
         for user in oc.escalate_to:
             try:
-                direct_message(rt.slack, user, text, blocks)
-                reached.append(user)
+                reached.append(direct_message(rt.slack, user, text, blocks))
             except Unreachable as gone:
                 warn_unreachable(rt, gone, None, now)
             except NotSent as exc:
@@ -322,19 +323,74 @@ def escalate_due(rt: Runtime, now: datetime | None = None) -> int:
         with rt.db.session() as session:
             incident = session.get(m.Incident, incident_id)
             if reached:
-                incident.escalated_to, incident.changed = ",".join(reached), True
+                incident.escalated_to, incident.changed = ",".join(s.user for s in reached), True
+                for sent in reached:
+                    _record_page(session, incident_id, sent, escalated=True, now=now)
                 escalated += 1
             else:
                 incident.escalated_at = None  # nobody got it: the next tick tries again
     return escalated
 
 
+def _record_page(session: Session, incident_id: int, sent: Sent, *, escalated: bool, now: datetime) -> None:
+    """Remember where a page DM went, so an acknowledgement can take its button away."""
+    session.add(m.IncidentPage(incident_id=incident_id, user_id=sent.user, channel=sent.channel, ts=sent.ts, escalated=escalated, sent_at=now))
+
+
 def acknowledge(rt: Runtime, incident_id: int, user: str, now: datetime | None = None) -> None:
-    """Whoever takes the page stops the escalation; the incident message shows who, at once."""
+    """Whoever takes the page stops the escalation (database only: quick enough for the listener thread).
+
+    Raises IncidentError when the incident is closed or someone else took it first.
+    """
     with rt.db.session() as session:
         incidents.acknowledge(session, incident_id, user, now)
+
+
+def after_acknowledge(rt: Runtime, incident_id: int, user: str, now: datetime | None = None) -> None:
+    """After the click was acknowledged: every page DM says who took it, the thread and the message too."""
+    close_pages(rt, now, incident_id=incident_id)
     note(rt, incident_id, history_entry(user, "acknowledged the page"))
     refresh_due(rt, now, force=incident_id)
+
+
+def close_pages(rt: Runtime, now: datetime | None = None, *, incident_id: int | None = None) -> int:
+    """Edit the page DMs of incidents someone acknowledged (or that closed): who took it and when, no button left.
+
+    Each page is marked once its edit went through; one that failed is tried again on
+    the next tick, so no page keeps a live Acknowledge button for long.
+    """
+    now = now or utcnow()
+    with rt.db.session() as session:
+        query = (select(m.IncidentPage.id, m.IncidentPage.channel, m.IncidentPage.ts, m.IncidentPage.incident_id)
+                 .join(m.Incident, m.Incident.id == m.IncidentPage.incident_id)
+                 .where(m.IncidentPage.closed_at.is_(None),
+                        or_(m.Incident.acknowledged_at.is_not(None), m.Incident.status != IncidentStatus.OPEN))
+                 .order_by(m.IncidentPage.id))
+        if incident_id is not None:
+            query = query.where(m.IncidentPage.incident_id == incident_id)
+        pages = session.execute(query).all()
+        shown = {}
+        for number in {p.incident_id for p in pages}:
+            incident = session.get(m.Incident, number)
+            shown[number] = (incidents.view(session, number, now), incident.acknowledged_by, incident.acknowledged_at, incident.channel,
+                             incident.message_ts)
+    rendered = {}
+    for number, (view, by, at, channel, ts) in shown.items():
+        where = permalink(rt.slack, channel, ts)
+        rendered[number] = incident_blocks.acknowledged_page(view, by, at, where) if by else incident_blocks.closed_page(view, where)
+    closed = 0
+    for page_id, channel, ts, number in pages:
+        text, blocks = rendered[number]
+        try:
+            rt.slack.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        except (SlackApiError, URLError, OSError) as exc:
+            log.warning("could not update a page DM of incident %s: %s", number, type(exc).__name__)
+            continue
+        with rt.db.session() as session:
+            session.execute(update(m.IncidentPage).where(m.IncidentPage.id == page_id, m.IncidentPage.closed_at.is_(None))
+                            .values(closed_at=now).execution_options(synchronize_session=False))
+        closed += 1
+    return closed
 
 
 def upload_charts(rt: Runtime, now: datetime | None = None) -> int:

@@ -132,11 +132,23 @@ def page(v: IncidentView, permalink: str | None, *, escalated: bool = False, pag
     return f"On call: incident #{v.id} ({v.posts} posts)", [section(text), context(where), ack]
 
 
-def acknowledged_page(v: IncidentView, user: str, permalink: str | None) -> tuple[str, list[dict]]:
-    """The page DM once someone took the incident: no button left to press."""
+def acknowledged_page(v: IncidentView, user: str, at, permalink: str | None) -> tuple[str, list[dict]]:
+    """The page DM once someone took the incident: who and when, and no button left to press."""
     where = link(permalink, "Open the incident") if permalink else "The incident is in the team channel."
-    return (f"Incident #{v.id} acknowledged", [section(f":white_check_mark: <@{user}> acknowledged incident #{v.id}, {escape(v.title)}."),
-                                                context(where)])
+    when = f" {slack_date(at)}" if at else ""
+    return (f"Incident #{v.id} acknowledged",
+            [section(f":white_check_mark: <@{user}> acknowledged incident #{v.id}, {escape(v.title)},{when}. Nothing to do here."),
+             context(where)])
+
+
+def closed_page(v: IncidentView, permalink: str | None) -> tuple[str, list[dict]]:
+    """The page DM of an incident closed before anyone acknowledged it: nothing left to take."""
+    where = link(permalink, "Open the incident") if permalink else "The incident is in the team channel."
+    if v.status == IncidentStatus.MERGED:
+        what = f"was merged into incident #{v.merged_into}"
+    else:
+        what = "was resolved" + (f" by <@{v.resolved_by}>" if v.resolved_by else "")
+    return f"Incident #{v.id} closed", [section(f":white_check_mark: Incident #{v.id}, {escape(v.title)}, {what}. Nothing to do here."), context(where)]
 
 
 def incident_list(incidents: list[m.Incident], counts: dict[int, int]) -> str:

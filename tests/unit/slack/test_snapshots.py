@@ -155,7 +155,10 @@ def _builders(cases: dict[str, m.Case], reports: tuple[stats.Report, stats.Repor
         "incident_batch": {"posts": incident_blocks.batch([case.posts[0] for case in (cases["open"], cases["facebook"])], 3)},
         "incident_page": {"first": incident_blocks.page(_incident(), link),
                           "escalated": incident_blocks.page(_incident(), None, escalated=True, paged=ALICE),
-                          "escalated_nobody_reached": incident_blocks.page(_incident(), link, escalated=True)},
+                          "escalated_nobody_reached": incident_blocks.page(_incident(), link, escalated=True),
+                          "acknowledged": incident_blocks.acknowledged_page(_incident(), MGR, NOW, link),
+                          "resolved_unacknowledged": incident_blocks.closed_page(_incident("resolved", resolved_by=LEAD), None),
+                          "merged_unacknowledged": incident_blocks.closed_page(_incident("merged", merged_into=4), link)},
         "incident_status_modal": {
             "empty": incident_blocks.status_modal(_incident(), [Destination("facebook", 1, 0, 8000, 0.0), Destination("x", 1, 0, 280, 0.0)]),
             "with_link": incident_blocks.status_modal(
