@@ -387,7 +387,7 @@ class IncidentChart(Base):
     incident_id: Mapped[int] = mapped_column(Integer)
     event: Mapped[str] = mapped_column(String(10))  # opened | resolved
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # an attempt in progress (its lease)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # an attempt's lease; left set: it may have reached Slack
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # Retry-After, or a back-off
     file_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -9,11 +9,12 @@ incident opens and when it is resolved (twice in its life, within the channel's 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.error import URLError
 
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import charts
@@ -25,10 +26,10 @@ from bot.flows.escalation import warn_unreachable
 from bot.jobs import Job
 from bot.runtime import Runtime
 from bot.slack import incident_blocks, pacing
-from bot.slack.publisher import Publisher
+from bot.slack.publisher import Publisher, _retry_after
 from bot.networks.base import NetworkError
 from bot.slack.blocks import history_entry
-from bot.slack.dm import NotSent, Sent, Unreachable, direct_message, permalink
+from bot.slack.dm import NotSent, Sent, Unreachable, direct_message, permalink, slack_error
 from bot.slack.text import escape
 from bot.triage import classify, suggest_reply
 from storage import models as m
@@ -393,48 +394,137 @@ def close_pages(rt: Runtime, now: datetime | None = None, *, incident_id: int | 
     return closed
 
 
-def upload_charts(rt: Runtime, now: datetime | None = None) -> int:
-    """The rate chart in the incident's thread when it opens and when it is resolved: claimed first, so each goes once.
+CHART_LEASE = timedelta(minutes=2)  # an upload takes seconds: an attempt this old was cut off (a crash, a kill)
+CHART_BACKOFF = (0, 30, 120, 600)   # seconds before trying again after a failure without Retry-After (0: the next tick)
+CHART_EVENTS = {"opened": "chart_opened_at", "resolved": "chart_resolved_at"}
 
-    An upload takes a message's worth of the channel's pace like everything else; when the
-    channel has no budget left the chart waits for a later tick rather than jump the queue.
+
+def _chart_filename(incident_id: int, event: str) -> str:
+    return f"incident-{incident_id}{'-resolved' if event == 'resolved' else ''}.png"
+
+
+def charts_owed(session: Session) -> list[tuple[int, str]]:
+    """(incident, event) whose chart the thread has not got yet: derived from the incident, so a crash loses none."""
+    shown = m.Incident.message_ts.is_not(None)
+    owed = [(i, "opened") for i in session.scalars(select(m.Incident.id).where(
+        shown, m.Incident.status == IncidentStatus.OPEN, m.Incident.chart_opened_at.is_(None)).order_by(m.Incident.id))]
+    owed += [(i, "resolved") for i in session.scalars(select(m.Incident.id).where(
+        shown, m.Incident.status == IncidentStatus.RESOLVED, m.Incident.chart_resolved_at.is_(None)).order_by(m.Incident.id))]
+    return owed
+
+
+def _chart_row(session: Session, incident_id: int, event: str) -> m.IncidentChart | None:
+    row = session.scalar(select(m.IncidentChart).where(m.IncidentChart.incident_id == incident_id, m.IncidentChart.event == event))
+    if row is None:
+        try:
+            with session.begin_nested():
+                row = m.IncidentChart(incident_id=incident_id, event=event, attempts=0)
+                session.add(row)
+        except IntegrityError:
+            return None  # another worker wrote it first: it has this chart now
+    return row
+
+
+def _claim_chart(rt: Runtime, incident_id: int, event: str, now: datetime) -> tuple[bool, int] | None:
+    """Take the next attempt at one chart: (an earlier attempt may have reached Slack, attempts so far); None if not now."""
+    with rt.db.session() as session:
+        row = _chart_row(session, incident_id, event)
+        if row is None or (row.next_attempt_at and row.next_attempt_at > now) or (row.claimed_until and row.claimed_until > now):
+            return None
+        unsure, attempts = row.claimed_until is not None, row.attempts
+        won = session.execute(
+            update(m.IncidentChart).where(m.IncidentChart.id == row.id, m.IncidentChart.attempts == attempts)
+            .values(attempts=attempts + 1, claimed_until=now + CHART_LEASE).execution_options(synchronize_session=False)
+        ).rowcount
+    return (unsure, attempts) if won else None
+
+
+def _chart_done(rt: Runtime, incident_id: int, event: str, file_id: str | None, now: datetime) -> None:
+    with rt.db.session() as session:
+        session.execute(update(m.IncidentChart).where(m.IncidentChart.incident_id == incident_id, m.IncidentChart.event == event)
+                        .values(file_id=file_id, done_at=now, claimed_until=None, next_attempt_at=None, error=None)
+                        .execution_options(synchronize_session=False))
+        setattr(session.get(m.Incident, incident_id), CHART_EVENTS[event], now)
+
+
+def _chart_failed(rt: Runtime, incident_id: int, event: str, error: str, wait: float, now: datetime, *, unsure: bool) -> None:
+    """Try again after `wait`; `unsure`: the upload may have gone through, so the next attempt looks in the thread first."""
+    with rt.db.session() as session:
+        session.execute(update(m.IncidentChart).where(m.IncidentChart.incident_id == incident_id, m.IncidentChart.event == event)
+                        .values(claimed_until=now if unsure else None, next_attempt_at=now + timedelta(seconds=wait), error=error[:500])
+                        .execution_options(synchronize_session=False))
+
+
+def _chart_in_thread(rt: Runtime, channel: str, ts: str, filename: str) -> str | None:
+    """The id of our chart if an earlier attempt did put it in the thread (every page of the thread is read)."""
+    for message in Publisher._pages(rt.publisher.client.conversations_replies, channel=channel, ts=ts):
+        for f in message.get("files") or []:
+            if f.get("name") == filename:
+                return f.get("id") or "?"
+    return None
+
+
+def upload_charts(rt: Runtime, now: datetime | None = None) -> int:
+    """The rate chart in the incident's thread when it opens and when it is resolved: exactly once each, crash or not.
+
+    What is owed is read from the incident itself (shown, not yet charted), so a kill at
+    any point leaves it owed. Each attempt holds a lease; one cut off or left without an
+    answer makes the next look in the thread first, so a retry never posts a second chart.
+    A 429 waits its Retry-After, other failures back off. An upload takes a message's
+    worth of the channel's pace: with no budget left the chart waits for a later tick.
     """
     now = now or utcnow()
     with rt.db.session() as session:
-        shown = m.Incident.message_ts.is_not(None)
-        due = [(i, "chart_opened_at") for i in session.scalars(select(m.Incident.id).where(
-            shown, m.Incident.status == IncidentStatus.OPEN, m.Incident.chart_opened_at.is_(None)))]
-        due += [(i, "chart_resolved_at") for i in session.scalars(select(m.Incident.id).where(
-            shown, m.Incident.status == IncidentStatus.RESOLVED, m.Incident.chart_resolved_at.is_(None)))]
+        due = charts_owed(session)
     uploaded = 0
-    for incident_id, column in due:
+    for incident_id, event in due:
         with rt.db.session() as session:
+            row = session.scalar(select(m.IncidentChart).where(m.IncidentChart.incident_id == incident_id, m.IncidentChart.event == event))
+            if row is not None and ((row.next_attempt_at and row.next_attempt_at > now) or (row.claimed_until and row.claimed_until > now)):
+                continue
             channel = session.get(m.Incident, incident_id).channel
         if pacing.take(rt.db, channel) > 0:
             break  # the channel is busy: cards and the incident message first
+        claim = _claim_chart(rt, incident_id, event, now)
+        if claim is None:
+            continue
+        unsure, attempts = claim
+        filename = _chart_filename(incident_id, event)
         with rt.db.session() as session:
-            won = session.execute(
-                update(m.Incident).where(m.Incident.id == incident_id, getattr(m.Incident, column).is_(None)).values({column: now})
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if not won:
-                continue
             incident = session.get(m.Incident, incident_id)
             start, bucket, counts = incidents.rate_series(session, incident_id, now)
-            title, ts, resolved = incident.title, incident.message_ts, incident.status == IncidentStatus.RESOLVED
+            title, ts = incident.title, incident.message_ts
+        backoff = CHART_BACKOFF[min(attempts, len(CHART_BACKOFF) - 1)]
         try:
-            png = charts.incident_chart(title, start, bucket, counts, resolved=resolved)
-            rt.publisher.client.files_upload_v2(
-                channel=channel, thread_ts=ts, content=png, filename=f"incident-{incident_id}{'-resolved' if resolved else ''}.png",
-                title=f"Incident #{incident_id}: {'the whole incident' if resolved else 'posts so far'}",
+            found = _chart_in_thread(rt, channel, ts, filename) if unsure else None
+            if found:
+                log.info("the chart of incident %s (%s) was already in its thread", incident_id, event)
+                _chart_done(rt, incident_id, event, found, now)
+                continue
+            png = charts.incident_chart(title, start, bucket, counts, resolved=event == "resolved")
+            response = rt.publisher.client.files_upload_v2(
+                channel=channel, thread_ts=ts, content=png, filename=filename,
+                title=f"Incident #{incident_id}: {'the whole incident' if event == 'resolved' else 'posts so far'}",
                 alt_txt=f"Posts per {bucket.total_seconds() / 60:g} minutes about incident #{incident_id}: {sum(counts)} in all, "
                         f"at most {max(counts)} in one interval."[:1000],
             )
-            uploaded += 1
-        except (SlackApiError, URLError, OSError) as exc:
-            log.warning("could not upload the chart of incident %s: %s", incident_id, exc)
-            with rt.db.session() as session:
-                setattr(session.get(m.Incident, incident_id), column, None)  # try again on a later tick
+        except SlackApiError as exc:  # Slack answered: nothing was shared
+            limited = exc.response is not None and exc.response.status_code == 429
+            wait = _retry_after(exc.response.headers) if limited else backoff
+            log.warning("could not upload the chart of incident %s: %s; again in %ss", incident_id, slack_error(exc), wait)
+            _chart_failed(rt, incident_id, event, slack_error(exc), wait, now, unsure=unsure)
+            continue
+        except SlackClientError as exc:  # the file itself was refused before it was shared
+            log.warning("could not upload the chart of incident %s: %s", incident_id, type(exc).__name__)
+            _chart_failed(rt, incident_id, event, type(exc).__name__, backoff, now, unsure=unsure)
+            continue
+        except (URLError, OSError) as exc:  # no answer: it may be in the thread already
+            log.warning("no answer uploading the chart of incident %s (%s); will look before trying again", incident_id, type(exc).__name__)
+            _chart_failed(rt, incident_id, event, type(exc).__name__, backoff, now, unsure=True)
+            continue
+        files = response.get("files") or [{}]
+        _chart_done(rt, incident_id, event, files[0].get("id"), now)
+        uploaded += 1
     return uploaded
 
 
