@@ -359,6 +359,7 @@ class IncidentsConfig(_Section):
     spike_factor: float = Field(default=4.0, ge=1.0)  # ...and at least this many times the usual number
     baseline_weeks: int = Field(default=4, ge=1, le=12)  # "usual": the same hour and weekday of past weeks
     cooldown: Duration = timedelta(minutes=30)   # after a spike opens an incident, no new spike alert this long
+    large_group: int = Field(default=100, ge=2)  # ...except for a group this large that fits no open incident
     join_score: float = Field(default=0.6, gt=0.0, le=2.0)  # how typical of an incident a post must be to join it
     batch_every: Duration = timedelta(seconds=30)  # new posts go into the incident's thread in batches this often
     update_every: Duration = timedelta(seconds=15)  # the incident message is edited at most this often

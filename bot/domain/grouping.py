@@ -95,6 +95,11 @@ def score(post_terms: set[str], prof: dict[str, float]) -> float:
     return sum(weights)
 
 
+def fitting(texts: list[set[str]], prof: dict[str, float], *, threshold: float) -> float:
+    """The share of posts that fit a profile on their own."""
+    return sum(score(t, prof) >= threshold for t in texts) / len(texts) if texts else 0.0
+
+
 def merge_related(groups: list[list[int]], terms_of: dict[int, set[str]], *, threshold: float, min_size: int = 3) -> list[int]:
     """The largest group plus the other groups it is bridged to: enough posts fit both (one problem, said two ways)."""
     main = list(groups[0])

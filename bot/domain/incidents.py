@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import utcnow
@@ -25,9 +25,10 @@ from storage import models as m
 
 JOINS = ("complaint", "question")  # "is the site down??" is a question about the same problem
 NEVER_JOIN = ("safety", "legal", "data breach")
-PROFILE_POSTS = 300  # the latest posts an incident's profile is learnt from
+PROFILE_POSTS = 300  # the posts an incident's profile is learnt from, spread over its life
 WAITING = "incident"  # a post in an incident, not yet listed in its thread
 LISTED = "listed"     # ...listed in the incident's thread
+BRIDGE_SHARE = 0.3   # a spike's group joins an open incident when this share of its posts fit it, or of the incident's fit the group
 MERGE_CHOICES = 25    # the other open incidents "Merge into…" offers, newest first
 
 
@@ -90,6 +91,13 @@ def _attach(session: Session, incident: m.Incident, case_id: int) -> bool:
     return True
 
 
+MOVED_OUT = "moved_out_of_incident"  # a person took the post out: it never rejoins an incident by itself
+
+
+def _moved_out():
+    return exists().where(m.AuditEvent.case_id == m.Case.id, m.AuditEvent.action == MOVED_OUT)
+
+
 def place(session: Session, case_ids: list[int], *, threshold: float) -> dict[int, int]:
     """New cases that fit an open incident join it (no card); returns case id -> incident id."""
     incidents = _open(session)
@@ -98,7 +106,7 @@ def place(session: Session, case_ids: list[int], *, threshold: float) -> dict[in
     rows = session.execute(
         select(m.Case.id, m.Case.category, m.Post.text, m.Case.network)
         .join(m.Post, m.Post.case_id == m.Case.id)
-        .where(m.Case.id.in_(case_ids), m.Case.incident_id.is_(None))
+        .where(m.Case.id.in_(case_ids), m.Case.incident_id.is_(None), ~_moved_out())
         .order_by(m.Post.id)
     ).all()
     placed, seen = {}, set()
@@ -163,35 +171,78 @@ def _in_cooldown(session: Session, now: datetime, config: IncidentsConfig) -> bo
     return last is not None and now - last < config.cooldown
 
 
-def detect(session: Session, *, channel: str, config: IncidentsConfig, now: datetime | None = None) -> list[int]:
-    """Open an incident for the largest group of similar posts in a spike; returns new incident ids.
-
-    The group must be a real share of the spike (at least half the minimum volume), so
-    a rise in unrelated complaints alerts nobody. Within the cooldown after a spike
-    opened an incident, posts join open incidents but no new one is opened.
-    """
-    now = now or utcnow()
-    found = spikes(session, now, config)
-    if not found or _in_cooldown(session, now, config):
-        return []
+def _waiting(session: Session, now: datetime, config: IncidentsConfig) -> dict[int, set[str]]:
+    """Cases of the window still waiting for their card that may join an incident: case id -> terms of the post."""
     rows = session.execute(
         select(m.Case.id, m.Case.category, m.Post.text)
         .join(m.Post, m.Post.case_id == m.Case.id)
         .where(
             m.Case.created_at >= now - config.window, m.Case.created_at <= now, m.Case.incident_id.is_(None),
-            m.Case.category.in_(JOINS), m.Post.slack_state == SlackState.PENDING,
+            m.Case.category.in_(JOINS), m.Post.slack_state == SlackState.PENDING, ~_moved_out(),
         )
         .order_by(m.Case.id, m.Post.id)
     ).all()
-    items, seen = [], set()
+    out: dict[int, set[str]] = {}
     for case_id, _category, text in rows:
-        if case_id in seen or must_keep_own_card(text):
+        if case_id not in out and not must_keep_own_card(text):
+            out[case_id] = grouping.terms(text)
+    return out
+
+
+def _join_bridged(session: Session, groups: list[list[int]], by_id: dict[int, set[str]], *, min_size: int, threshold: float) -> list[list[int]]:
+    """Groups of a spike that are one problem with an open incident join it; returns the groups left.
+
+    One problem said two ways: a good share (BRIDGE_SHARE) of the group's posts fit the
+    incident on their own, or of the incident's posts fit the group. That is the same crisis
+    said another way, or first seen on another network (webhooks arrive at once, polls in
+    pulses), whose posts got cards before the incident learnt how they say it. The whole
+    group joins, and the incident learns its words so the next such posts join at ingest.
+    """
+    open_ = [i for i in _open(session) if not i.network]  # one split off by network takes only that network's posts
+    samples = {i.id: [grouping.terms(t) for t in _sample(session, i.id)] for i in open_}
+    left = []
+    for group in groups:
+        best, best_share = None, BRIDGE_SHARE
+        if len(group) >= min_size:
+            texts = [by_id[c] for c in group]
+            prof = grouping.profile(texts)
+            for incident in open_:
+                share = max(grouping.fitting(texts, incident.profile or {}, threshold=threshold),
+                            grouping.fitting(samples[incident.id], prof, threshold=threshold))
+                if share >= best_share:
+                    best, best_share = incident, share
+        if best is None:
+            left.append(group)
             continue
-        seen.add(case_id)
-        items.append((case_id, grouping.terms(text)))
-    by_id = dict(items)
-    groups = sorted(grouping.cluster(items, threshold=config.join_score), key=len, reverse=True)
-    if not groups or len(groups[0]) < max(2, config.min_posts // 2):
+        attached = sum(_attach(session, best, case_id) for case_id in group)
+        _audit(session, "system", "incident_grew", incident_id=best.id, posts=attached)
+        learn(session, best)
+        samples[best.id] = [grouping.terms(t) for t in _sample(session, best.id)]
+    return left
+
+
+def detect(session: Session, *, channel: str, config: IncidentsConfig, now: datetime | None = None) -> list[int]:
+    """Open an incident for the largest group of similar posts in a spike; returns new incident ids.
+
+    The group must be a real share of the spike (at least half the minimum volume), so
+    a rise in unrelated complaints alerts nobody. A group bridged to an open incident
+    joins it rather than open another. Within the cooldown after a spike opened an
+    incident, a group that fits no open incident opens one only from `large_group`
+    posts on: one crisis does not alert ten times, but neither does it become
+    thousands of cards (the team merges two incidents with one click).
+    """
+    now = now or utcnow()
+    found = spikes(session, now, config)
+    if not found:
+        return []
+    by_id = _waiting(session, now, config)
+    needed = max(2, config.min_posts // 2)
+    groups = sorted(grouping.cluster(list(by_id.items()), threshold=config.join_score), key=len, reverse=True)
+    if not groups or len(groups[0]) < needed:
+        return []
+    groups = _join_bridged(session, groups, by_id, min_size=needed, threshold=config.join_score)
+    cooling = _in_cooldown(session, now, config)
+    if not groups or len(groups[0]) < (max(needed, config.large_group) if cooling else needed):
         return []
     members = grouping.merge_related(groups, by_id, threshold=config.join_score)
     prof = grouping.profile(by_id[c] for c in members)
@@ -203,10 +254,11 @@ def detect(session: Session, *, channel: str, config: IncidentsConfig, now: date
     session.flush()
     _others_changed(session, incident.id)
     attached = sum(_attach(session, incident, case_id) for case_id in members)
-    _audit(session, "system", "incident_opened", incident_id=incident.id, posts=attached,
+    _audit(session, "system", "incident_opened", incident_id=incident.id, posts=attached, during_cooldown=cooling,
            spikes=[{"network": s.network, "observed": s.observed, "usual": round(s.usual, 1)} for s in found])
     # Pending posts of the same window that fit the new profile join too.
-    place(session, [c for c in by_id if c not in set(members)], threshold=config.join_score)
+    chosen = set(members)
+    place(session, [c for group in groups for c in group if c not in chosen], threshold=config.join_score)
     return [incident.id]
 
 
@@ -233,12 +285,24 @@ def declare(session: Session, title: str, user_id: str, *, channel: str, config:
     return incident
 
 
-def learn(session: Session, incident: m.Incident) -> None:
-    """Re-learn what an incident's posts say from its latest posts (a declared one keeps its own words)."""
-    texts = session.scalars(
-        select(m.Post.text).join(m.Case, m.Post.case_id == m.Case.id)
-        .where(m.Case.incident_id == incident.id).order_by(m.Post.id.desc()).limit(PROFILE_POSTS)
+def _sample(session: Session, incident_id: int) -> list[str]:
+    """Up to PROFILE_POSTS of an incident's posts, spread evenly over its whole life.
+
+    Not just the latest ones: a burst arrives network by network (webhooks at once, polls
+    in pulses), so the latest few hundred can all say it one way, and a profile learnt from
+    them forgets the other ways people said it and sends their next posts back to cards.
+    """
+    ids = session.scalars(
+        select(m.Post.id).join(m.Case, m.Post.case_id == m.Case.id).where(m.Case.incident_id == incident_id).order_by(m.Post.id)
     ).all()
+    step = max(1.0, len(ids) / PROFILE_POSTS)
+    picked = sorted({ids[int(k * step)] for k in range(min(PROFILE_POSTS, len(ids)))} | set(ids[-1:]))
+    return list(session.scalars(select(m.Post.text).where(m.Post.id.in_(picked)))) if picked else []
+
+
+def learn(session: Session, incident: m.Incident) -> None:
+    """Re-learn what an incident's posts say from a sample of its posts (a declared one keeps its own words)."""
+    texts = _sample(session, incident.id)
     if len(texts) < 5:
         return
     prof = grouping.profile(grouping.terms(t) for t in texts)
@@ -273,7 +337,7 @@ def move_out(session: Session, case_id: int, user_id: str) -> int:
     case.incident_id = None
     session.get(m.Incident, incident_id).changed = True
     _audit(session, user_id, "incident_post_moved_out", incident_id=incident_id, case=case_id)
-    session.add(m.AuditEvent(case_id=case_id, actor=user_id, action="moved_out_of_incident", detail={"incident_id": incident_id}, created_at=utcnow()))
+    session.add(m.AuditEvent(case_id=case_id, actor=user_id, action=MOVED_OUT, detail={"incident_id": incident_id}, created_at=utcnow()))
     return incident_id
 
 
