@@ -6,7 +6,8 @@ X, 20% pushed by signed Facebook webhooks), mixed with a few unrelated and safet
 complaints. Printed next to a minimal baseline measured in the same run (one card per
 post, posted as fast as Slack lets it, retrying after Retry-After, into another channel):
 
-  - posts sent / stored (0 lost) and safety posts that kept their own card,
+  - posts sent / stored (0 lost), outage posts in an incident (and in the largest one), incidents
+    opened, unrelated or safety posts in an incident, and safety posts that kept their own card,
   - seconds from the spike being detectable (min_posts complaints stored) to the incident message,
   - Slack calls during the run (chat.postMessage + chat.update), 429s, and retries before Retry-After,
   - how long the last post waits to be visible in Slack.
@@ -314,6 +315,7 @@ def main() -> None:
     with stack.rt.db.session() as session:
         stored = session.scalar(select(func.count(m.Post.id)))
         in_incident = session.scalar(select(func.count(m.Case.id)).where(m.Case.incident_id.is_not(None)))
+        joined = session.execute(select(m.Post.text, m.Case.incident_id).join(m.Case, m.Post.case_id == m.Case.id)).all()
         safety_cards = session.scalar(
             select(func.count(m.Post.id)).where(m.Post.text.like("%caught fire%"), m.Post.slack_state == "posted"))
         pending = session.scalar(select(func.count(m.Post.id)).where(m.Post.slack_state.in_(("pending", "posting"))))
@@ -331,7 +333,14 @@ def main() -> None:
           f"emulated Slack: 1 msg/s/channel, burst {stack.slack.post_burst}")
     print(f"{'':44}{'socialdesk':>14}{'baseline':>12}")
     print(f"{'posts stored (sent ' + str(len(plan)) + ')':44}{stored:>14}{'-':>12}")
-    print(f"{'  ...in one incident / incidents opened':44}{f'{in_incident} / {incidents_opened}':>14}{'-':>12}")
+    outage_texts = {text for _, text, outage, _ in plan if outage}
+    sizes = Counter(incident for text, incident in joined if incident and text in outage_texts)
+    print(f"{'  ...in an incident / incidents opened':44}{f'{in_incident} / {incidents_opened}':>14}{'-':>12}")
+    print(f"{'  ...outage posts in an incident (of ' + str(len(outage_texts)) + ')':44}{sum(sizes.values()):>14}{'-':>12}")
+    print(f"{'  ...of which in the largest incident':44}{max(sizes.values(), default=0):>14}{'-':>12}")
+    main_incident = sizes.most_common(1)[0][0] if sizes else None
+    others = Counter(i == main_incident for text, i in joined if i and text not in outage_texts)  # unrelated and safety posts
+    print(f"{'  ...other posts in it / in another incident':44}{f'{others[True]} / {others[False]}':>14}{'-':>12}")
     print(f"{'  ...safety posts with their own card':44}{safety_cards:>14}{'-':>12}")
     print(f"{'  ...still waiting for Slack at the end':44}{pending:>14}{len(plan) - base['posted']:>12}")
     latency = f"{incident_at - detectable:.1f}s" if incident_at and detectable else "never"
