@@ -9,11 +9,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 
+from bot.clock import utcnow
 from bot.flows import incidents as incident_flow
 from bot.flows import workflows
 from bot.flows.escalation import may_acknowledge
 from bot.domain import incidents, spend
 from bot.domain.states import IncidentStatus
+from bot.networks.base import Target
 from bot.runtime import Runtime
 from bot.slack import incident_blocks
 from bot.slack.blocks import history_entry
@@ -100,6 +102,16 @@ def limits(rt: Runtime) -> dict:
     return {name: (network.reply_limit, network.reply_length) for name, network in rt.networks.items()}
 
 
+def private(rt: Runtime) -> dict:
+    """Each connected network's say on whether a post can get a DM: an answer too long to post goes that way, as Move to DM does."""
+    now = utcnow()
+
+    def blocker(network):
+        return lambda post: network.private_reply_blocker(
+            Target(post.external_id, post.author_external_id, post.author_handle, post.created_at, post.kind, post.conversation_id), now)
+    return {name: blocker(network) for name, network in rt.networks.items()}
+
+
 def price(rt: Runtime):
     """One write's cost on a network (X's price list from [x.prices]; Facebook free)."""
     return lambda network, what, text: spend.write_cost(rt.config.x, network, what, text)
@@ -108,7 +120,7 @@ def price(rt: Runtime):
 def answer_view(rt: Runtime, incident_id: int, draft: str = "") -> dict:
     with rt.db.session() as session:
         view = incidents.view(session, incident_id)
-        destinations, already = incidents.preview_answer(session, incident_id, draft, limits(rt), price(rt))
+        destinations, already = incidents.preview_answer(session, incident_id, draft, limits(rt), price(rt), private(rt))
     return incident_blocks.answer_modal(view, destinations, already, draft)
 
 
@@ -121,7 +133,7 @@ def status_view(rt: Runtime, incident_id: int, draft: str = "") -> dict:
 def resolve_view(rt: Runtime, incident_id: int, draft: str = "") -> dict:
     with rt.db.session() as session:
         view = incidents.view(session, incident_id)
-        answers, already = incidents.preview_answer(session, incident_id, draft, limits(rt), price(rt))
+        answers, already = incidents.preview_answer(session, incident_id, draft, limits(rt), price(rt), private(rt))
     status = incidents.preview_status(draft, sorted(rt.networks), limits(rt), price(rt))
     return incident_blocks.resolve_modal(view, status, answers, already, draft)
 
@@ -226,7 +238,7 @@ def register(app: App, rt: Runtime) -> None:
         user, text, incident_id = form
         try:
             with rt.db.session() as session:
-                incidents.answer_all(session, incident_id, text, user, limits(rt))
+                incidents.answer_all(session, incident_id, text, user, limits(rt), private=private(rt))
         except incidents.IncidentError as exc:
             ack(response_action="errors", errors={Block.REPLY.value: str(exc)})
             return
@@ -259,7 +271,7 @@ def register(app: App, rt: Runtime) -> None:
         try:
             with rt.db.session() as session:
                 closed = incidents.close(session, incident_id, user, final_text=text, networks=sorted(rt.networks), limits=limits(rt),
-                                         answer_posts=also)
+                                         answer_posts=also, private=private(rt))
         except incidents.IncidentError as exc:
             ack(response_action="errors", errors={Block.REPLY.value: str(exc)})
             return

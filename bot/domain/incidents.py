@@ -19,6 +19,7 @@ from bot.clock import utcnow
 from bot.config import IncidentsConfig
 from bot.domain import grouping
 from bot.domain.errors import UserFacingError
+from bot.domain.outbox import DM_PUBLIC_DEFAULT
 from bot.triage.rules import risk_terms
 from bot.domain.states import OPEN_STATUSES, CaseStatus, IncidentStatus, ReplyStatus, SlackState
 from storage import models as m
@@ -392,20 +393,22 @@ class Destination:
     length: int
     limit: int | None
     cost: float  # dollars for all `writes`; 0 where the network charges nothing
+    via_dm: int = 0  # posts that get a short public reply and the answer by DM, since it is too long to post
 
     @property
     def fits(self) -> bool:
-        return not self.limit or self.length <= self.limit
+        return not self.limit or self.length <= self.limit or bool(self.via_dm)
 
 
-def preview_answer(session: Session, incident_id: int, text: str, limits: dict, price) -> tuple[list[Destination], int]:
+def preview_answer(session: Session, incident_id: int, text: str, limits: dict, price, private: dict | None = None) -> tuple[list[Destination], int]:
     """Per network: the posts one answer would go to, its longest length there, and what it costs; and how many get nothing.
 
     `price(network, what, text)` is one write's cost (`what`: reply or dm). Lengths are
-    counted with the longest @handle, as `answer_all` checks them.
+    counted with the longest @handle, as `answer_all` checks them. Where the answer goes
+    by DM (too long to post), each post costs a DM and the short public reply.
     """
     text = text.strip()
-    plan = plan_answer(session, incident_id, text, limits)
+    plan = plan_answer(session, incident_id, text, limits, private)
     kinds = dict(session.execute(select(m.Post.case_id, m.Post.kind).where(m.Post.case_id.in_(plan.eligible)).order_by(m.Post.id.desc())).all())
     handles = _handles(session, plan.eligible)
     networks = dict(session.execute(select(m.Case.id, m.Case.network).where(m.Case.id.in_(plan.eligible))).all())
@@ -414,8 +417,11 @@ def preview_answer(session: Session, incident_id: int, text: str, limits: dict, 
         limit, length = limits.get(network, (None, len))
         mine = [c for c in plan.eligible if networks[c] == network]
         longest = max((len(personal(text, network, handles.get(c, ""))), personal(text, network, handles.get(c, ""))) for c in mine)[1]
-        cost = sum(price(network, "dm" if kinds.get(c) == "message" else "reply", text) for c in mine) if text else 0.0
-        out.append(Destination(network, count, (length or len)(longest) if text else 0, limit, cost))
+        if network in plan.via_dm:
+            cost = sum(price(network, "dm", text) + (0.0 if kinds.get(c) == "message" else price(network, "reply", DM_PUBLIC_DEFAULT)) for c in mine)
+        else:
+            cost = sum(price(network, "dm" if kinds.get(c) == "message" else "reply", text) for c in mine) if text else 0.0
+        out.append(Destination(network, count, (length or len)(longest) if text else 0, limit, cost, via_dm=plan.via_dm.get(network, 0)))
     return out, plan.already
 
 
@@ -437,7 +443,7 @@ class Closed:
 
 
 def close(session: Session, incident_id: int, user_id: str, *, final_text: str, networks: list[str], limits: dict,
-          answer_posts: bool = False, now: datetime | None = None) -> Closed:
+          answer_posts: bool = False, now: datetime | None = None, private: dict | None = None) -> Closed:
     """Resolve with the final word: a public update on the brand's accounts and, if asked, the same text to each post.
 
     All in one transaction that starts with the compare-and-set that closes the incident,
@@ -451,12 +457,11 @@ def close(session: Session, incident_id: int, user_id: str, *, final_text: str, 
     status_ids = queue_status(session, incident_id, final_text, user_id, networks, limits, final=True, now=now) if final_text else []
     answered = 0
     if answer_posts:
-        plan = plan_answer(session, incident_id, final_text, limits)
+        plan = plan_answer(session, incident_id, final_text, limits, private)
         if plan.too_long:
-            raise IncidentError("Too long as a reply on " + ", ".join(f"{n} ({length} characters with the @handle)" for n, length in plan.too_long.items())
-                                + ": shorten it, or untick the replies.")
+            raise IncidentError(too_long_message(plan, "Too long as a reply") + ": shorten it, or untick the replies.")
         if plan.eligible:
-            answered = len(answer_all(session, incident_id, final_text, user_id, limits, now, resolving=True).eligible)
+            answered = len(answer_all(session, incident_id, final_text, user_id, limits, now, resolving=True, private=private).eligible)
     return Closed(incident, status_ids, answered)
 
 
@@ -619,8 +624,16 @@ class AnswerPlan:
 
     per_network: dict[str, int]
     eligible: list[int]
-    too_long: dict[str, int]  # network -> the answer's length there, when over that network's limit
+    too_long: dict[str, int]  # network -> the answer's length there, when over that network's limit and no DM can carry it
     already: int              # answered, being answered or dismissed: they get nothing again
+    via_dm: dict[str, int] = field(default_factory=dict)  # network -> posts that get a short public reply + the answer by DM
+    limits: dict[str, int] = field(default_factory=dict)  # network -> its public reply limit, for saying why
+
+
+def too_long_message(plan: AnswerPlan, what: str = "Too long") -> str:
+    """"Too long for x (316/280 weighted characters with the @handle) ...": the numbers, and why no DM carries it."""
+    parts = [f"{n} ({length}/{plan.limits.get(n, '?')} characters as {n} counts them, with the @handle)" for n, length in plan.too_long.items()]
+    return f"{what} for " + ", ".join(parts) + ", and a direct message cannot carry it there"
 
 
 def personal(text: str, network: str, handle: str) -> str:
@@ -632,23 +645,42 @@ def _handles(session: Session, case_ids: list[int]) -> dict[int, str]:
     return dict(session.execute(select(m.Post.case_id, m.Post.author_handle).where(m.Post.case_id.in_(case_ids)).order_by(m.Post.id.desc())).all())
 
 
-def plan_answer(session: Session, incident_id: int, text: str, limits: dict[str, tuple[int, object]]) -> AnswerPlan:
-    """`limits`: network -> (limit, length function); a network with no limit takes any length."""
+def _roots(session: Session, case_ids: list[int]) -> dict[int, m.Post]:
+    return {p.case_id: p for p in session.scalars(select(m.Post).where(m.Post.case_id.in_(case_ids)).order_by(m.Post.id.desc()))}
+
+
+def plan_answer(session: Session, incident_id: int, text: str, limits: dict[str, tuple[int, object]], private: dict | None = None) -> AnswerPlan:
+    """`limits`: network -> (limit, length function); a network with no limit takes any length.
+
+    An answer too long to post publicly goes as Move to DM does for one card: a short
+    public reply saying we sent a DM, and the whole answer in the DM. `private`: network
+    -> why a given root post cannot get a DM (None: it can); a network left out has no
+    DMs. If one post of a network cannot get the DM, that network is refused as a whole.
+    """
+    private = private or {}
     rows = session.execute(select(m.Case.id, m.Case.network, m.Case.status).where(m.Case.incident_id == incident_id).order_by(m.Case.id)).all()
     eligible = [(case_id, network) for case_id, network, status in rows if status in OPEN_STATUSES]
     per_network = dict(sorted(Counter(network for _, network in eligible).items()))
     handles = _handles(session, [c for c, _ in eligible])
-    too_long = {}
+    too_long, via_dm, limit_of = {}, {}, {}
     for network in per_network:
         limit, length = limits.get(network, (None, None))
         longest = max((handles.get(c, "") for c, n in eligible if n == network), key=len, default="")
-        if limit and length(personal(text, network, longest)) > limit:
+        if not limit or length(personal(text, network, longest)) <= limit:
+            continue
+        limit_of[network] = limit
+        mine = [c for c, n in eligible if n == network]
+        roots = _roots(session, mine)
+        public = [c for c in mine if roots[c].kind != "message"]  # a Messenger message is answered privately anyway
+        if network in private and not any(private[network](roots[c]) for c in public):
+            via_dm[network] = len(public)
+        else:
             too_long[network] = length(personal(text, network, longest))
-    return AnswerPlan(per_network, [c for c, _ in eligible], too_long, len(rows) - len(eligible))
+    return AnswerPlan(per_network, [c for c, _ in eligible], too_long, len(rows) - len(eligible), via_dm, limit_of)
 
 
 def answer_all(session: Session, incident_id: int, text: str, user_id: str, limits: dict, now: datetime | None = None, *,
-               resolving: bool = False) -> AnswerPlan:
+               resolving: bool = False, private: dict | None = None) -> AnswerPlan:
     """Queue one reply per eligible post of the incident in the outbox: each post is answered at most once.
 
     Each case is taken with a compare-and-set on its status (like a card's Approve), so a
@@ -661,9 +693,9 @@ def answer_all(session: Session, incident_id: int, text: str, user_id: str, limi
         raise IncidentError("The answer is empty: write something before sending.")
     if not resolving:
         get_open(session, incident_id)
-    plan = plan_answer(session, incident_id, text, limits)
+    plan = plan_answer(session, incident_id, text, limits, private)
     if plan.too_long:
-        raise IncidentError("Too long for " + ", ".join(f"{n} ({length} characters)" for n, length in plan.too_long.items()) + ": shorten it.")
+        raise IncidentError(too_long_message(plan) + ": shorten it.")
     if not plan.eligible:
         raise IncidentError("Every post of this incident has been answered already.")
     answer = f"{ANSWER_PREFIX}{incident_id}:{int(now.timestamp() * 1000)}"
@@ -678,13 +710,19 @@ def answer_all(session: Session, incident_id: int, text: str, user_id: str, limi
         if not won:
             continue
         network, root_kind, handle = roots[case_id]
-        kind = "private" if root_kind == "message" else "public"  # a Messenger message has no public thread
-        session.add(m.Reply(case_id=case_id, approval_id=f"{answer}:{case_id}", kind=kind, text=personal(text, network, handle), requested_by=user_id,
-                            approved_by=user_id, status=ReplyStatus.QUEUED, created_at=now, next_attempt_at=now))
+        if root_kind == "message":  # a Messenger message has no public thread
+            replies = {"private": text}
+        elif network in plan.via_dm:  # as Move to DM: the whole answer privately, then a short public reply (sent once the DM went)
+            replies = {"private": text, "public": personal(DM_PUBLIC_DEFAULT, network, handle)}
+        else:
+            replies = {"public": personal(text, network, handle)}
+        for kind, body in replies.items():
+            session.add(m.Reply(case_id=case_id, approval_id=f"{answer}:{case_id}", kind=kind, text=body, requested_by=user_id,
+                                approved_by=user_id, status=ReplyStatus.QUEUED, created_at=now, next_attempt_at=now))
         queued.append(case_id)
     session.get(m.Incident, incident_id).changed = True
-    _audit(session, user_id, "incident_answered", incident_id=incident_id, posts=len(queued), text=text)
-    return AnswerPlan(plan.per_network, queued, {}, plan.already)
+    _audit(session, user_id, "incident_answered", incident_id=incident_id, posts=len(queued), text=text, via_dm=plan.via_dm)
+    return AnswerPlan(plan.per_network, queued, {}, plan.already, plan.via_dm, plan.limits)
 
 
 def answer_progress(session: Session, incident_id: int) -> dict[str, int]:
@@ -700,20 +738,28 @@ def retry_failed(session: Session, incident_id: int, user_id: str, now: datetime
     """Queue the incident's failed answers again (new approvals with the same text); returns how many."""
     now = now or utcnow()
     failed = session.execute(
-        select(m.Reply.case_id, m.Reply.kind, m.Reply.text).join(m.Case, m.Reply.case_id == m.Case.id)
+        select(m.Reply.case_id, m.Reply.approval_id, m.Reply.kind, m.Reply.text).join(m.Case, m.Reply.case_id == m.Case.id)
         .where(m.Reply.approval_id.like(f"{ANSWER_PREFIX}{incident_id}:%"), m.Reply.status == ReplyStatus.FAILED, m.Case.status == CaseStatus.FAILED)
+        .order_by(m.Reply.id)
     ).all()
+    by_case: dict[int, tuple[str, dict[str, str]]] = {}
+    for case_id, approval, kind, text in failed:  # oldest first: each case's latest failed approval wins
+        if by_case.get(case_id, ("",))[0] != approval:
+            by_case[case_id] = (approval, {})
+        by_case[case_id][1][kind] = text
     answer = f"{ANSWER_PREFIX}{incident_id}:{int(now.timestamp() * 1000)}"
     again = 0
-    for case_id, kind, text in failed:
+    for case_id, (_, texts) in by_case.items():
         won = session.execute(
             update(m.Case).where(m.Case.id == case_id, m.Case.status == CaseStatus.FAILED).values(status=CaseStatus.REPLYING, last_error=None, updated_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
-        if won:
-            session.add(m.Reply(case_id=case_id, approval_id=f"{answer}:{case_id}", kind=kind, text=text, requested_by=user_id,
+        if not won:
+            continue
+        for kind in sorted(texts, key=lambda k: k != "private"):  # a DM and its short public reply go again together
+            session.add(m.Reply(case_id=case_id, approval_id=f"{answer}:{case_id}", kind=kind, text=texts[kind], requested_by=user_id,
                                 approved_by=user_id, status=ReplyStatus.QUEUED, created_at=now, next_attempt_at=now))
-            again += 1
+        again += 1
     session.get(m.Incident, incident_id).changed = True
     return again
 

@@ -18,6 +18,8 @@ from bot.domain.cases import ANSWERABLE, CaseError, audit, lost_race, reply_bloc
 from bot.domain.states import CaseStatus, ReplyStatus, RETIRED_REPLIES
 from storage import models as m
 
+DM_PUBLIC_DEFAULT = "Sorry about this. We've sent you a direct message so we can sort it out."  # Move to DM's public half
+
 
 @dataclass(frozen=True)
 class Approval:

@@ -21,7 +21,7 @@ NETWORK_LABEL = ByNetwork("label")
 NETWORK_EMOJI = ByNetwork("emoji")
 PRIORITY_BADGE = {"urgent": ":rotating_light: *URGENT*", "high": ":small_red_triangle: high", "normal": "normal", "low": "low"}
 TEXT_LIMIT = 2900  # a text object holds 3000 characters
-DM_PUBLIC_DEFAULT = "Sorry about this. We've sent you a direct message so we can sort it out."
+from bot.domain.outbox import DM_PUBLIC_DEFAULT  # noqa: E402,F401 - the public half of Move to DM, shown in its modal
 DISMISS_REASONS = {"not_a_complaint": "Not a complaint", "spam": "Spam", "handled": "Already handled"}
 REFILE_AS = {"complaint": "Re-file as complaint", "question": "Re-file as question", "praise": "Re-file as praise"}
 

@@ -173,8 +173,13 @@ def destination_line(d: Destination, what: str) -> str:
     label = NETWORK_LABEL.get(d.network, d.network)
     count = f"{d.writes} {what if d.writes == 1 else PLURAL[what]}"
     size = f"{d.length}/{d.limit}" if d.limit else f"{d.length} characters"
+    if d.via_dm:
+        posts = f"{d.via_dm} {'post' if d.via_dm == 1 else 'posts'}"
+        return (f":envelope: *{label}* · short public reply + DM for {posts} · {_money(d.cost)} · *{size}*: too long to post on {label}, "
+                "so each author gets the whole answer by DM and a short public reply saying so, as *Move to DM* does")
     if not d.fits:
-        return f":no_entry: *{label}* · {count} · *{size}*: too long for {label}. Shorten it: nothing is sent until it fits."
+        return (f":no_entry: *{label}* · {count} · *{size}*: too long for {label}, and a DM cannot carry it there. "
+                "Shorten it: nothing is sent until it fits.")
     return f":white_check_mark: *{label}* · {count} · {_money(d.cost)} · {size}" if d.length else f"*{label}* · {count}"
 
 

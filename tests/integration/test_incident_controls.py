@@ -181,7 +181,8 @@ def test_the_answer_preview_counts_posts_per_network_prices_them_and_says_when_x
     linked = _typed(team, modal, "We know checkout is down. Updates: https://status.acme.com")
     assert "*X* · 3 replies · $0.600" in _check(linked)  # X bills a post with a URL at $0.200
     long = _typed(team, modal, "We are so sorry. " * 17)
-    assert ":no_entry: *X*" in _check(long) and "too long for X" in _check(long) and ":white_check_mark: *Facebook*" in _check(long)
+    # too long to post on X: it goes as Move to DM does (the answer by DM, a short public reply), and Facebook takes it as written
+    assert ":envelope: *X* · short public reply + DM for 3 posts" in _check(long) and ":white_check_mark: *Facebook*" in _check(long)
     status = _modal(team, AGENT, Action.INCIDENT_STATUS)
     assert "*X* · 1 post" in _check(_typed(team, status, "Checkout is down; next update in 30 minutes."))
 

@@ -177,8 +177,7 @@ def test_one_answer_reaches_every_post_once_and_a_later_word_from_the_author_ope
         body = view_submission(AGENT, View.INCIDENT_ANSWER.value, incident_ref(1), {Block.REPLY.value: {"text": text}})
         return team.send_to_slack_endpoint(body)
 
-    too_long = submit("We are sorry. " * 30)
-    assert "Too long for x" in str(too_long.json()["errors"])
+    assert "empty" in str(submit("   ").json()["errors"])  # (a long answer goes by DM: tests/integration/test_incident_long_answer.py)
     answer = "We know checkout is down and are fixing it now. Updates here: acme.example/status"
     assert submit(answer).status_code == 200
     for tweet_id in tweets:

@@ -169,6 +169,8 @@ def _builders(cases: dict[str, m.Case], reports: tuple[stats.Report, stats.Repor
             "x_and_facebook": incident_blocks.answer_modal(
                 _incident(), [Destination("facebook", 12, 43, 8000, 0.0), Destination("x", 30, 59, 280, 0.3)], 2,
                 "We know checkout is down and are fixing it."),
+            "too_long_to_post_on_x_goes_by_dm": incident_blocks.answer_modal(
+                _incident(), [Destination("facebook", 12, 300, 8000, 0.0), Destination("x", 30, 316, 280, 0.75, via_dm=30)], 0, "Sorry. " * 43),
             "too_long_for_x": incident_blocks.answer_modal(
                 _incident(), [Destination("facebook", 12, 300, 8000, 0.0), Destination("x", 30, 316, 280, 0.3)], 0, "Sorry. " * 43),
         },
