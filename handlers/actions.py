@@ -50,8 +50,7 @@ def register(app: App, rt: Runtime) -> None:
     def claim_case(case_id: int, user_id: str) -> None:
         with rt.db.session() as session:
             cases.claim(session, case_id, user_id)
-        rt.publisher.refresh(case_id)
-        rt.publisher.note(case_id, blocks.history_entry(user_id, "is on it"))
+        rt.submit(workflows.after_change, rt, case_id, blocks.history_entry(user_id, "is on it"))
 
     def reply_on_network(case_id: int, user_id: str) -> None:
         """The link opened the post in their browser; the click also claims the case if nobody has."""
@@ -60,14 +59,12 @@ def register(app: App, rt: Runtime) -> None:
             if case.claimed_by or case.status not in OPEN_STATUSES:
                 return
             cases.claim(session, case_id, user_id)
-        rt.publisher.refresh(case_id)
-        rt.publisher.note(case_id, blocks.history_entry(user_id, "went to answer it on the network"))
+        rt.submit(workflows.after_change, rt, case_id, blocks.history_entry(user_id, "went to answer it on the network"))
 
     def mark_replied_case(case_id: int, user_id: str) -> None:
         with rt.db.session() as session:
             cases.mark_replied(session, case_id, user_id)
-        rt.publisher.refresh(case_id)
-        rt.publisher.note(case_id, blocks.history_entry(user_id, "replied on the network itself"))
+        rt.submit(workflows.after_change, rt, case_id, blocks.history_entry(user_id, "replied on the network itself"))
 
     def dismiss_case(case_id: int, user_id: str, action: dict) -> None:
         reason = json.loads(action["selected_option"]["value"]).get("reason", "")
@@ -75,8 +72,7 @@ def register(app: App, rt: Runtime) -> None:
             raise CaseError("That dismiss reason is not one socialdesk knows; pick one from the menu again.")
         with rt.db.session() as session:
             cases.dismiss(session, case_id, user_id, reason)
-        rt.publisher.refresh(case_id)
-        rt.publisher.note(case_id, blocks.history_entry(user_id, "dismissed the case", blocks.DISMISS_REASONS.get(reason, reason)))
+        rt.submit(workflows.after_change, rt, case_id, blocks.history_entry(user_id, "dismissed the case", blocks.DISMISS_REASONS.get(reason, reason)))
 
     def recategorize_case(case_id: int, user_id: str, action: dict) -> None:
         chosen = (action.get("selected_option") or {}).get("value") or action.get("value")
@@ -84,8 +80,7 @@ def register(app: App, rt: Runtime) -> None:
         with rt.db.session() as session:
             before = cases.get_case(session, case_id).category
             cases.recategorize(session, case_id, user_id, category, config=rt.config)
-        rt.publisher.refresh(case_id)
-        rt.publisher.note(case_id, blocks.history_entry(user_id, "re-filed the case", f"{before} → {category}"))
+        rt.submit(workflows.after_change, rt, case_id, blocks.history_entry(user_id, "re-filed the case", f"{before} → {category}"))
 
     listeners = {
         Action.APPROVE: approve,

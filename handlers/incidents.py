@@ -312,9 +312,7 @@ def register(app: App, rt: Runtime) -> None:
         except incidents.IncidentError as exc:
             tell(client, body, str(exc))
             return
-        incident_flow.note(rt, target, history_entry(user, f"merged incident #{source} into this one"))
-        incident_flow.refresh_due(rt, force=source)
-        incident_flow.refresh_due(rt, force=target)
+        rt.submit(_merged, rt, source, target, user)
 
     @app.action(Action.INCIDENT_RETRY.value)
     def retry(ack: Ack, body: dict, client: WebClient, action: dict):
@@ -359,10 +357,22 @@ def register(app: App, rt: Runtime) -> None:
         except incidents.IncidentError as exc:
             tell(client, body, str(exc))
             return
-        tell(client, body, f"The post has its own card now; it left incident #{incident_id}.")
-        rt.publisher.deliver_pending()
-        rt.publisher.note(case_id, history_entry(user, f"moved this post out of incident #{incident_id}"))
-        incident_flow.refresh_due(rt, force=incident_id)
+        rt.submit(_moved_out, rt, client, body, case_id, incident_id, user)
+
+
+def _merged(rt: Runtime, source: int, target: int, user: str) -> None:
+    """After the pick was acknowledged, on the background pool: both messages and the thread show the merge."""
+    incident_flow.note(rt, target, history_entry(user, f"merged incident #{source} into this one"))
+    incident_flow.refresh_due(rt, force=source)
+    incident_flow.refresh_due(rt, force=target)
+
+
+def _moved_out(rt: Runtime, client: WebClient, body: dict, case_id: int, incident_id: int, user: str) -> None:
+    """After the click was acknowledged, on the background pool: the post's own card, its thread, the incident's count."""
+    tell(client, body, f"The post has its own card now; it left incident #{incident_id}.")
+    rt.publisher.deliver_pending()
+    rt.publisher.note(case_id, history_entry(user, f"moved this post out of incident #{incident_id}"))
+    incident_flow.refresh_due(rt, force=incident_id)
 
 
 def _split_shown(rt: Runtime, source: int, new: int, user: str) -> None:

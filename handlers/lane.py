@@ -65,4 +65,4 @@ def register(app: App, rt: Runtime) -> None:
             return
         with rt.db.session() as session:
             lane.clear_lane(session, user_id, up_to)
-        rt.publisher.refresh_lane(rt.channel, shown=rt.config.routing.lane_shown)
+        rt.submit(rt.publisher.refresh_lane, rt.channel, shown=rt.config.routing.lane_shown)  # the edit off Bolt's listener threads

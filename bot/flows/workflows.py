@@ -214,6 +214,16 @@ def reject(rt: Runtime, case_id: int, approver_id: str) -> None:
         outbox.reject(session, case_id, approver_id)
 
 
+def after_change(rt: Runtime, case_id: int, entry: str) -> None:
+    """After a non-sending click was acknowledged (claim, dismiss, re-file...): the card shows it, its thread says who did what.
+
+    Run on the background pool, never on Bolt's listener threads: a slow or rate-limited
+    Slack must not hold the threads that acknowledge the next clicks.
+    """
+    rt.publisher.refresh(case_id)
+    rt.publisher.note(case_id, entry)
+
+
 def after_reject(rt: Runtime, case_id: int, approver_id: str) -> None:
     rt.publisher.refresh(case_id)
     rt.publisher.note(case_id, history_entry(approver_id, "sent the draft back"))
