@@ -29,7 +29,7 @@ from bot.slack import incident_blocks, pacing
 from bot.slack.publisher import Publisher, _retry_after
 from bot.networks.base import NetworkError
 from bot.slack.blocks import history_entry
-from bot.slack.dm import NotSent, Sent, Unreachable, direct_message, permalink, slack_error
+from bot.slack.dm import GONE, NotSent, Sent, Unreachable, direct_message, permalink, slack_error
 from bot.slack.text import escape
 from bot.triage import classify, suggest_reply
 from storage import models as m
@@ -354,6 +354,10 @@ def after_acknowledge(rt: Runtime, incident_id: int, user: str, now: datetime | 
     refresh_due(rt, now, force=incident_id)
 
 
+# The page DM (or its person) is gone: there is no button left for anyone to press, so it counts as edited.
+PAGE_GONE = frozenset({"message_not_found", "channel_not_found", "cant_update_message", "is_archived", *GONE})
+
+
 def close_pages(rt: Runtime, now: datetime | None = None, *, incident_id: int | None = None) -> int:
     """Edit the page DMs of incidents someone acknowledged (or that closed): who took it and when, no button left.
 
@@ -384,8 +388,13 @@ def close_pages(rt: Runtime, now: datetime | None = None, *, incident_id: int | 
         text, blocks = rendered[number]
         try:
             rt.slack.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
-        except (SlackApiError, URLError, OSError) as exc:
-            log.warning("could not update a page DM of incident %s: %s", number, type(exc).__name__)
+        except SlackApiError as exc:
+            if slack_error(exc) not in PAGE_GONE:
+                log.warning("could not update a page DM of incident %s: %s; again on the next tick", number, slack_error(exc))
+                continue
+            log.info("a page DM of incident %s is gone (%s): nothing left to edit", number, slack_error(exc))
+        except (URLError, OSError) as exc:
+            log.warning("could not update a page DM of incident %s: %s; again on the next tick", number, type(exc).__name__)
             continue
         with rt.db.session() as session:
             session.execute(update(m.IncidentPage).where(m.IncidentPage.id == page_id, m.IncidentPage.closed_at.is_(None))

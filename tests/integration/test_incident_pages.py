@@ -87,3 +87,14 @@ def test_an_incident_resolved_before_anyone_acknowledged_takes_the_button_off_it
     team.click(ONCALL, Action.INCIDENT_ACK, 0, value=incident_ref(1), channel=pages[0].channel)
     team.slack.wait_for(lambda: any("is resolved" in (e.get("text") or "") for e in team.slack.ephemerals), what="a late click told")
     assert _incident(team).acknowledged_by is None
+
+
+def test_a_page_dm_that_is_gone_is_not_edited_again_on_every_tick(team):
+    pages = _paged_and_escalated(team)
+    team.slack.fail("chat.update", status=200, body={"ok": False, "error": "message_not_found"})  # the escalation's DM was deleted
+    team.click(MGR, Action.INCIDENT_ACK, 0, value=incident_ref(1), channel=pages[1].channel)
+    team.slack.wait_for(lambda: all(p.closed_at for p in _pages(team)), what="both pages settled")
+    calls = len(team.slack.calls("chat.update"))
+    incident_flow.tick(team.rt)
+    assert incident_flow.close_pages(team.rt) == 0
+    assert sum(1 for c in team.slack.calls("chat.update")[calls:] if str(c.get("channel", "")).startswith("D")) == 0
