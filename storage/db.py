@@ -1,6 +1,8 @@
 """Engine, sessions and migrations."""
 from __future__ import annotations
 
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -29,6 +31,59 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+class WriteGate:
+    """The order in which this process's SQLite writers take the database's one write lock: urgent ones first.
+
+    A writer that finds SQLite's lock taken sleeps and polls (1, 2, 5, 10 ... 100 ms
+    steps), and the background transaction that just committed often takes the lock
+    again before it wakes: a webhook's store waited behind several triage batches.
+    Writers that pass through here queue instead: the lock passes on the moment it is
+    free, and an urgent writer (a delivery waiting for its 200) goes before background
+    work. Other processes and ungated writers still meet SQLite's busy timeout.
+    """
+
+    def __init__(self, wait: float = 30.0):
+        self.wait = wait  # as long as SQLite's busy timeout; after that the writer goes on to SQLite's own lock
+        self._cond = threading.Condition()
+        self._holder: int | None = None
+        self._urgent = 0  # urgent writers waiting
+        self.waiting = 0  # all writers waiting
+
+    def urgent_waiting(self) -> bool:
+        """True while an urgent writer waits: a long background transaction can stop early and commit."""
+        return self._urgent > 0
+
+    @contextmanager
+    def hold(self, *, urgent: bool) -> Iterator[None]:
+        me = threading.get_ident()
+        if self._holder == me:  # a gated write inside another: already ours
+            yield
+            return
+        deadline = time.monotonic() + self.wait
+        with self._cond:
+            self._urgent += urgent
+            self.waiting += 1
+            try:
+                while self._holder is not None or (not urgent and self._urgent):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+            finally:
+                self._urgent -= urgent
+                self.waiting -= 1
+            taken = self._holder is None
+            if taken:
+                self._holder = me
+        try:
+            yield
+        finally:
+            if taken:
+                with self._cond:
+                    self._holder = None
+                    self._cond.notify_all()
+
+
 class Database:
     """One engine and its session factory."""
 
@@ -36,6 +91,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.gate = WriteGate() if self.engine.dialect.name == "sqlite" else None  # PostgreSQL locks rows, not the database
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -49,6 +105,19 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def writing(self, *, urgent: bool = False) -> Iterator[Session]:
+        """A unit of work that writes, through the gate: `urgent` for what a caller is waiting on (a webhook's 200)."""
+        if self.gate is None:
+            with self.session() as session:
+                yield session
+            return
+        with self.gate.hold(urgent=urgent), self.session() as session:
+            yield session
+
+    def urgent_waiting(self) -> bool:
+        return self.gate is not None and self.gate.urgent_waiting()
 
     def upgrade(self) -> None:
         upgrade(self.engine)

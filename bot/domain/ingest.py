@@ -21,7 +21,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -55,6 +55,9 @@ class IngestResult:
     dropped: int = 0    # hidden: spam, the brand's own posts, quiet search hits (stored, counted, reviewable)
     lane: int = 0       # listed in the low-priority lane
     set_aside: int = 0  # triage or its case failed: carded as not triaged, or put in the lane (triage_error says why)
+    # `settle` only, not summed by `add`: the posts it left claimed, in order, and the first of them if it must be triaged again.
+    unsettled: list[int] = field(default_factory=list)
+    triage_again: int | None = None
 
     def add(self, other: IngestResult) -> IngestResult:
         self.stored += other.stored
@@ -313,16 +316,6 @@ class _Threads:
         self.parents[(post.network, post.external_id)] = case
 
 
-def _prior_complaints(session: Session, post: m.Post) -> int:
-    return session.scalar(
-        select(func.count(m.Case.id)).where(
-            m.Case.network == post.network,
-            m.Case.author_external_id == post.author_external_id,
-            m.Case.category == "complaint",
-        )
-    ) or 0
-
-
 def _with_verdict(triage: Triage, verdict: str) -> Triage:
     if verdict != "negative":
         return triage
@@ -372,15 +365,28 @@ def similar_reply(session: Session, network: str, topic: str, text: str, *, min_
 
 
 def settle(
-    session: Session, token: str, outcomes: dict[int, Triage | Exception], *, config: FileConfig, channel: str, now: datetime | None = None
+    session: Session, token: str, outcomes: dict[int, Triage | Exception], *, config: FileConfig, channel: str, now: datetime | None = None,
+    complained: set[tuple[str, str]] | None = None, retriaged: Collection[int] = (), stop_early: Callable[[], bool] | None = None,
 ) -> IngestResult:
     """Open or join a case for each claimed post, in id order; posts whose claim was taken over are left alone.
 
     Routing decides card, lane or hidden exactly as for a post triaged alone; a post
     whose triage raised is carded as "not triaged", with the reason.
+
+    A post whose author got a complaint case earlier in the same batch was triaged
+    without counting it. It is not triaged again here, inside the write transaction
+    (that held the write lock through the encoder, and webhooks waited seconds to
+    store): settle stops before it, leaves it and the posts after it claimed, and
+    lists them in `unsettled`; the caller triages it again with the complaint counted
+    (`retriaged`) and settles the rest, passing the same `complained` set along.
+
+    `stop_early` is asked between posts: when it says yes (a webhook waits for the
+    write lock), settle stops the same way after the posts it has placed, so the
+    wait is one post's work and the commit, not the whole batch's.
     """
     now = now or utcnow()
     result = IngestResult()
+    complained = set() if complained is None else complained  # authors given a complaint case in this batch
     # Only the holder of the claim settles a post: one UPDATE takes them all, and says which are still ours.
     ours = set(session.scalars(
         update(m.Post)
@@ -392,66 +398,76 @@ def settle(
     rows = {p.id: p for p in session.scalars(select(m.Post).where(m.Post.id.in_(ours)))} if ours else {}
     threads = _Threads(session, list(rows.values()))
     answered: dict = {}
-    complained: set[tuple[str, str]] = set()  # authors given a complaint case in this batch
     placed: list[tuple[m.Post, int | m.Case, Triage | None]] = []  # in post order: (post, its case, the triage if it opened it)
     counted: dict[str, int] = defaultdict(int)  # counters bumped once per batch, not once per post
-    for post_id in sorted(ours):
-        post = rows[post_id]
-        outcome = outcomes[post_id]
-        failed = isinstance(outcome, Exception)
-        if failed:
-            log.warning("post %s could not be triaged (%s); it is carded as not triaged", post_id, type(outcome).__name__)
-            post.triage_state, post.triage_error = SET_ASIDE, _reason(outcome)
-            counted["set_aside"] += 1
-            result.set_aside += 1
-            triage = not_triaged(outcome)
-        else:
-            triage = _with_verdict(outcome, post.verdict)
-        case = threads.case_for(post)
-        if case is None and not failed and (post.network, post.author_external_id) in complained:
-            # Triaged before this batch opened the author's earlier complaint: one by one, it would count.
-            triage = _with_verdict(classify(post.text, followers=post.author_followers, engagement=post.engagement,
-                                            prior_complaints=_prior_complaints(session, post)), post.verdict)
-        post.category = triage.category
-        if case is not None:
-            threads.joined(post, case)
-            placed.append((post, case, None))
-            continue
-        route = "card" if failed else routing.decide(triage, kind=post.kind, routing=config.routing)
-        if route != "card":
-            post.slack_state = SlackState.LANE if route == "lane" else SlackState.HIDDEN
-            counted[triage.category] += 1
-            if route == "lane":
-                result.lane += 1
+    order = sorted(ours)
+    # The loop only reads what it needs up front (threads) or answered cases (similar_reply): flushing the new
+    # cases before each of those reads only made the write transaction longer. They are flushed once, below.
+    with session.no_autoflush:
+        for index, post_id in enumerate(order):
+            post = rows[post_id]
+            outcome = outcomes[post_id]
+            failed = isinstance(outcome, Exception)
+            if (not failed and post_id not in retriaged and (post.network, post.author_external_id) in complained
+                    and threads.case_for(post) is None):
+                result.unsettled, result.triage_again = order[index:], post_id
+                break
+            if index and stop_early is not None and stop_early():
+                result.unsettled = order[index:]
+                break
+            if failed:
+                log.warning("post %s could not be triaged (%s); it is carded as not triaged", post_id, type(outcome).__name__)
+                post.triage_state, post.triage_error = SET_ASIDE, _reason(outcome)
+                counted["set_aside"] += 1
+                result.set_aside += 1
+                triage = not_triaged(outcome)
             else:
-                result.dropped += 1
-            continue
-        suggestion = suggest_reply(triage, name=post.author_name, handle=post.author_handle, network=post.network)
-        if not suggestion and not triage.language_trained:
-            suggestion = suggestion_in_language(config.saved_replies, triage.language, triage.category,
-                                                name=post.author_name, handle=post.author_handle)
-        case = m.Case(
-            network=post.network,
-            conversation_id=post.conversation_id or post.external_id,
-            author_external_id=post.author_external_id,
-            status=CaseStatus.OPEN,
-            category=triage.category,
-            priority=triage.priority,
-            reasons=list(triage.reasons),
-            severity=triage.severity,
-            sentiment=triage.sentiment,
-            topic=triage.topic,
-            suggested_reply=suggestion,
-            channel=channel,
-            created_at=now,
-            due_at=sla.due_at(config, post.network, triage.priority, now),
-        )
-        case.alternative_reply = similar_reply(session, post.network, triage.topic, post.text, cache=answered)
-        session.add(case)
-        threads.opened(post, case)
-        if triage.category == "complaint":
-            complained.add((post.network, post.author_external_id))
-        placed.append((post, case, triage))
+                triage = _with_verdict(outcome, post.verdict)
+            case = threads.case_for(post)
+            post.category = triage.category
+            if case is not None:
+                threads.joined(post, case)
+                placed.append((post, case, None))
+                continue
+            route = "card" if failed else routing.decide(triage, kind=post.kind, routing=config.routing)
+            if route != "card":
+                post.slack_state = SlackState.LANE if route == "lane" else SlackState.HIDDEN
+                counted[triage.category] += 1
+                if route == "lane":
+                    result.lane += 1
+                else:
+                    result.dropped += 1
+                continue
+            suggestion = suggest_reply(triage, name=post.author_name, handle=post.author_handle, network=post.network)
+            if not suggestion and not triage.language_trained:
+                suggestion = suggestion_in_language(config.saved_replies, triage.language, triage.category,
+                                                    name=post.author_name, handle=post.author_handle)
+            case = m.Case(
+                network=post.network,
+                conversation_id=post.conversation_id or post.external_id,
+                author_external_id=post.author_external_id,
+                status=CaseStatus.OPEN,
+                category=triage.category,
+                priority=triage.priority,
+                reasons=list(triage.reasons),
+                severity=triage.severity,
+                sentiment=triage.sentiment,
+                topic=triage.topic,
+                suggested_reply=suggestion,
+                channel=channel,
+                created_at=now,
+                due_at=sla.due_at(config, post.network, triage.priority, now),
+            )
+            case.alternative_reply = similar_reply(session, post.network, triage.topic, post.text, cache=answered)
+            session.add(case)
+            threads.opened(post, case)
+            if triage.category == "complaint":
+                complained.add((post.network, post.author_external_id))
+            placed.append((post, case, triage))
+    if result.unsettled:  # still claimed by this token (and alive): the caller settles them next
+        session.execute(update(m.Post).where(m.Post.id.in_(result.unsettled))
+                        .values(triage_state=CLAIMED, triage_claim=token, triage_claimed_at=now)
+                        .execution_options(synchronize_session=False))
     for name, n in counted.items():
         bump_counter(session, name, now, n)
     session.flush()  # the batch's new cases in one INSERT: now they have ids

@@ -68,7 +68,7 @@ def poll(rt: Runtime, name: str) -> ingest.IngestResult | None:
 def ingest_pushed(rt: Runtime, name: str, posts: list[Post]) -> ingest.IngestResult:
     """Stage 1 for posts a webhook delivered: durably stored before the delivery is acknowledged; triage comes after."""
     own = rt.own_ids_for(name) if posts else set()
-    with rt.db.session() as session:
+    with rt.db.writing(urgent=True) as session:  # before triage's writes waiting for the lock: the network waits for the 200
         result = ingest.store(session, posts, own_ids=own)
     metrics.POSTS_INGESTED.labels(network=name).inc(len(result.stored))
     return result
@@ -99,23 +99,41 @@ def triage_stored(rt: Runtime, *, batch: int | None = None, settle_batch: int | 
     token = uuid4().hex
     total = ingest.IngestResult()
     while not rt.stopping.is_set():  # draining: what is not claimed yet waits for the next process
-        with rt.db.session() as session:
+        with rt.db.writing() as session:
             ids = ingest.claim(session, token, limit=batch)
-            items = ingest.to_triage(session, ids) if ids else []
         if not ids:
             return total
-        outcomes = list(zip((item.post_id for item in items), classifier(items)))
-        for start in range(0, len(outcomes), settle_batch):
-            done = _settle(rt, token, dict(outcomes[start:start + settle_batch]))
-            metrics.POSTS_SET_ASIDE.inc(done.set_aside)
-            total.add(done)
+        with rt.db.session() as session:  # read after the claim's commit, so the write lock is not held meanwhile
+            items = ingest.to_triage(session, ids)
+        outcomes = dict(zip((item.post_id for item in items), classifier(items)))
+        order = sorted(outcomes)
+        complained: set[tuple[str, str]] = set()  # authors given a complaint case in this batch so far
+        for start in range(0, len(order), settle_batch):
+            chunk = {post_id: outcomes[post_id] for post_id in order[start:start + settle_batch]}
+            retriaged: set[int] = set()
+            while chunk:
+                done = _settle(rt, token, chunk, complained, retriaged)
+                metrics.POSTS_SET_ASIDE.inc(done.set_aside)
+                total.add(done)
+                chunk = {post_id: chunk[post_id] for post_id in done.unsettled}
+                if done.triage_again is not None:
+                    # Its author's earlier complaint was just settled: triaged again with it counted, outside any write.
+                    chunk[done.triage_again] = _retriage(rt, done.triage_again, classifier)
+                    retriaged.add(done.triage_again)
     return total
 
 
-def _settle(rt: Runtime, token: str, outcomes: dict) -> ingest.IngestResult:
+def _retriage(rt: Runtime, post_id: int, classifier: ingest.Classifier):
+    with rt.db.session() as session:
+        items = ingest.to_triage(session, [post_id])  # counts the author's complaint cases as they are now
+    return classifier(items)[0]
+
+
+def _settle(rt: Runtime, token: str, outcomes: dict, complained: set | None = None, retriaged=()) -> ingest.IngestResult:
     try:
-        with rt.db.session() as session:
-            done = ingest.settle(session, token, outcomes, config=rt.config, channel=rt.channel)
+        with rt.db.writing() as session:
+            done = ingest.settle(session, token, outcomes, config=rt.config, channel=rt.channel, complained=complained, retriaged=retriaged,
+                                 stop_early=rt.db.urgent_waiting)
             incident_flow.absorb(rt, session, done)  # in the same transaction: a post joins an incident or gets its card
             return done
     except OperationalError:
@@ -130,7 +148,7 @@ def _settle(rt: Runtime, token: str, outcomes: dict) -> ingest.IngestResult:
 
 def _settle_one(rt: Runtime, token: str, post_id: int, outcome) -> ingest.IngestResult:
     try:
-        with rt.db.session() as session:
+        with rt.db.writing() as session:
             done = ingest.settle(session, token, {post_id: outcome}, config=rt.config, channel=rt.channel)
             incident_flow.absorb(rt, session, done)
             return done
@@ -138,7 +156,7 @@ def _settle_one(rt: Runtime, token: str, post_id: int, outcome) -> ingest.Ingest
         raise
     except Exception as exc:  # noqa: BLE001 - kept in the lane with the reason, counted in /healthz
         log.exception("post %s could not be made into a case; set aside", post_id)
-        with rt.db.session() as session:
+        with rt.db.writing() as session:
             kept = ingest.set_aside(session, token, post_id, exc)
         return ingest.IngestResult(set_aside=int(kept), lane=int(kept))
 
