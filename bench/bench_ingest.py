@@ -57,6 +57,7 @@ from bot.domain.posts import Author, Post  # noqa: E402
 from bot.emulators.stack import X_SECRET, LocalStack, Server  # noqa: E402
 from bot.emulators.x import sign_webhook  # noqa: E402
 from bot.flows import workflows  # noqa: E402
+from bot.serve import freeze_startup_objects  # noqa: E402
 from bot.triage import classify, suggest_reply  # noqa: E402
 from storage import models as m  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -244,6 +245,7 @@ def triaged(stack: LocalStack) -> int:
 def bench_webhooks(folder: Path, n: int, backlog: int) -> dict[str, list[float]]:
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     stack = LocalStack(f"sqlite:///{folder / 'webhooks.db'}").start()
+    freeze_startup_objects()  # as `socialdesk run` does once the models and the app are loaded
     try:
         author = stack.x.add_user(username="bench_hooks", followers=100)
         sample = texts(2 * n)
