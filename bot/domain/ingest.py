@@ -247,7 +247,7 @@ def classify_each(items: Sequence[ToTriage]) -> list[Triage | Exception]:
 
 
 def classify_all(items: Sequence[ToTriage]) -> list[Triage | Exception]:
-    """Batched triage (the encoder in padded batches), the same results as one by one; a batch that raises
+    """Batched triage (`classify_batch`), the same results as one by one; a batch that raises
     is redone one by one, so only the bad post fails."""
     if len(items) > 1:
         try:

@@ -8,7 +8,7 @@
 
 The complaint score blends a linear model on word and character n-grams plus
 a complaint lexicon (``model.py``) with a fine-tuned MiniLM encoder run by
-onnxruntime (``encoder.py``), both trained on the complaints data set of
+onnxruntime (``encoder.py``) on the posts the n-gram model is unsure of, both trained on the complaints data set of
 Preotiuc-Pietro, Gaman & Aletras (ACL 2019) with X-CI severity/sentiment/emotion
 labels (Singh et al., ACL 2023); see ``data/ATTRIBUTION.md``.  Retrain with
 ``socialdesk train [--encoder]``.  Nothing here uses the network.
@@ -73,14 +73,15 @@ def classify_batch(posts: Sequence[str | Mapping[str, Any]]) -> list[Triage]:
     """Triage many posts at once (a backlog): the same results as :func:`classify` one by one.
 
     Each post is its text, or a mapping with ``text`` and optionally
-    ``followers``, ``engagement`` and ``prior_complaints``.  The encoder runs
-    in padded batches through onnxruntime, which is what makes it faster.
+    ``followers``, ``engagement`` and ``prior_complaints``.  The n-gram heads
+    run as one matrix product over the batch; the encoder reads the unsure
+    posts one at a time, as :func:`classify` does.
     """
     items = [p if isinstance(p, Mapping) else {"text": p} for p in posts]
     cleaned = [clean_text(p.get("text")) for p in items]
     languages = [lang.detect(c) if c else lang.UNDETERMINED for c in cleaned]
     readable = [i for i, c in enumerate(cleaned) if c and lang.is_trained(languages[i])]
-    preds = dict(zip(readable, get_model().predict_many([cleaned[i] for i in readable], batched=True)))
+    preds = dict(zip(readable, get_model().predict_many([cleaned[i] for i in readable])))
     out = []
     for i, p in enumerate(items):
         args = (p.get("followers", 0), p.get("engagement", 0), p.get("prior_complaints", 0))

@@ -1,11 +1,12 @@
 """The fine-tuned sentence encoder that scores complaints beside the n-gram model.
 
 A MiniLM-L6 encoder (all-MiniLM-L6-v2, Apache-2.0) fine-tuned on the shipped
-complaint data, exported to ONNX and quantised to int8 in blocks
-(``encoder/`` beside this module, about 25 MB).  It runs on onnxruntime and the
-``tokenizers`` library: no torch, no download, about 3 ms a post on one core.
-Blended with the n-gram model it lifts cross-validated complaint F1 from 0.77
-to 0.84 (README).
+complaint data, exported to ONNX and quantised to int8 (weights per output
+channel, int8 matrix products; ``encoder/`` beside this module, about 24 MB).
+It runs on onnxruntime and the ``tokenizers`` library: no torch, no download,
+a few ms a post on one core, so it reads only the posts the n-gram model is
+unsure of (:func:`bot.triage.model.cascade`).  Blended with the n-gram model
+it lifts cross-validated complaint F1 from 0.77 to 0.84 (README).
 
 Training and export live in :mod:`bot.triage.training.finetune` (needs the ``train``
 extra: torch and transformers).  Here is only the run-time half, so that the
@@ -14,6 +15,7 @@ bot never imports torch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -34,6 +36,8 @@ META_FILE = "meta.json"
 #: Tweets are about 30 tokens; longer posts keep their start (the gist), which
 #: also bounds the cost of a 10,000-character Facebook comment.
 MAX_TOKENS = 96
+#: Distinct token sequences whose score is remembered (a few MB at most).
+SCORE_CACHE = 4096
 
 
 def encoder_dir() -> Path | None:
@@ -75,11 +79,28 @@ class EncoderScorer:
             str(self.directory / MODEL_FILE), sess_options=opts, providers=["CPUExecutionProvider"]
         )
         self._lock = threading.Lock()
+        # In a burst many posts say the same words ("is the site down??"), and
+        # handles are normalised away: run each distinct token sequence once
+        # (at most MAX_TOKENS ids a key, so the memory is bounded).  A post
+        # scores alone, so a remembered score is exactly what a new run gives.
+        self._run = functools.lru_cache(maxsize=SCORE_CACHE)(self._run)
+
+    def clear_cache(self) -> None:
+        """Forget remembered scores (a benchmark times the model, not the cache)."""
+        self._run.cache_clear()
+
+    def cache_counts(self) -> tuple[int, int]:
+        """(runs of the model, scores remembered instead) since the cache was last cleared."""
+        info = self._run.cache_info()
+        return info.misses, info.hits
 
     def _score(self, text: str) -> float:
         with self._lock:  # one Tokenizer, shared by the bot's worker threads
             enc = self._tokenizer.encode(text)
-        ids = np.asarray([enc.ids], dtype=np.int64)
+        return self._run(tuple(enc.ids))
+
+    def _run(self, token_ids: tuple[int, ...]) -> float:
+        ids = np.asarray([token_ids], dtype=np.int64)
         mask = np.ones_like(ids)
         (logits,) = self._session.run(["logits"], {"input_ids": ids, "attention_mask": mask})
         z = logits[0] - logits[0].max()
@@ -89,45 +110,13 @@ class EncoderScorer:
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """P(complaint) for already-normalised texts.
 
-        One post per run, never padded batches, so that a post scores the
-        same in the bot, in `socialdesk classify` and in the evaluation,
-        whatever else is in the batch and whatever the quantization of the
-        file in use.  (With the earlier per-tensor int8 export, padding moved
-        scores by 0.007 on average.)
+        One post per run, never padded batches: the int8 products scale each
+        activation tensor as a whole, so a post padded into a batch would score
+        differently from the same post alone.  One post per run, a post scores
+        the same in the bot, in `socialdesk classify` and in the evaluation.
+        (Padded batches of 8 sorted posts gained only about 5% per CPU second.)
         """
         return np.array([self._score(t) for t in texts], dtype=np.float64)
-
-
-    def scores_batched(self, texts: Sequence[str], batch_size: int = 8) -> np.ndarray:
-        """Same as :meth:`scores` (within float32 rounding), in padded batches: faster for a backlog.
-
-        Posts are sorted by length so that a batch pads little (small batches of a
-        long sorted list pad least: measured on one core, 8 posts a run over 512
-        sorted posts scored 35% more posts per CPU second than 32 a run over 64,
-        which was slower than one post a run); the attention
-        mask keeps padding out of every post's score (the block-wise int8
-        export moves scores by about 1e-7 with padding, far below any
-        decision).
-        """
-        if not texts:
-            return np.zeros(0, dtype=np.float64)
-        with self._lock:
-            encoded = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
-        out = np.empty(len(encoded), dtype=np.float64)
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            width = max(1, max(len(encoded[i]) for i in idx))
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros_like(ids)
-            for row, i in enumerate(idx):
-                ids[row, : len(encoded[i])] = encoded[i]
-                mask[row, : len(encoded[i])] = 1
-            (logits,) = self._session.run(["logits"], {"input_ids": ids, "attention_mask": mask})
-            z = logits - logits.max(axis=1, keepdims=True)
-            e = np.exp(z)
-            out[idx] = e[:, 1] / e.sum(axis=1)
-        return out
 
 
 def load_encoder(directory: Path | None = None) -> EncoderScorer | None:

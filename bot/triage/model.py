@@ -31,7 +31,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -148,6 +148,37 @@ def blend(ngram: np.ndarray, encoder: np.ndarray, encoder_weight: float) -> np.n
     return (1.0 - encoder_weight) * np.asarray(ngram) + encoder_weight * np.asarray(encoder)
 
 
+def unsure(ngram: np.ndarray, band: Sequence[float] | None) -> np.ndarray:
+    """Which posts the encoder must read: their n-gram score lies strictly inside ``band``.
+
+    The encoder costs several times the rest of triage.  Outside the band the
+    n-gram model is sure enough that the encoder rarely changes the decision
+    (the band was chosen on out-of-fold scores: README, "Cascade"), so those
+    posts keep their n-gram probability as their score.  No band: every post
+    is read.
+    """
+    ngram = np.atleast_1d(np.asarray(ngram, dtype=np.float64))
+    if band is None:
+        return np.ones(ngram.shape, dtype=bool)
+    lo, hi = band
+    return (ngram > lo) & (ngram < hi)
+
+
+def cascade(ngram: np.ndarray, encoder: Callable[[np.ndarray], np.ndarray], encoder_weight: float,
+            band: Sequence[float] | None) -> np.ndarray:
+    """The complaint score: the blend where the n-gram model is unsure, its own probability elsewhere.
+
+    ``encoder(idx)`` scores the posts at those indices only.  The band
+    straddles the blend threshold, so a post the encoder skips is decided the
+    way its n-gram probability says.
+    """
+    score = np.atleast_1d(np.asarray(ngram, dtype=np.float64)).copy()
+    idx = np.flatnonzero(unsure(score, band))
+    if idx.size:
+        score[idx] = blend(score[idx], encoder(idx), encoder_weight)
+    return score
+
+
 def _tfidf_row(text: str, analyzer: Any, vocabulary: dict[str, int], idf: np.ndarray, W: np.ndarray) -> np.ndarray:
     """One post's l2-normalised sublinear TF-IDF vector times ``W``."""
     counts: dict[int, int] = {}
@@ -248,12 +279,12 @@ class TriageModel:
         enc = self.encoder
         return float(enc.meta["blend"]["threshold"]) if enc is not None else self.threshold
 
-    def _complaint_scores(self, ngram: np.ndarray, norm: Sequence[str], *, batched: bool = False) -> np.ndarray:
+    def _complaint_scores(self, ngram: np.ndarray, norm: Sequence[str]) -> np.ndarray:
         enc = self.encoder
         if enc is None:
             return ngram
-        scores = enc.scores_batched(norm) if batched else enc.scores(norm)
-        return blend(ngram, scores, float(enc.meta["blend"]["encoder_weight"]))
+        meta = enc.meta["blend"]
+        return cascade(ngram, lambda idx: enc.scores([norm[i] for i in idx]), float(meta["encoder_weight"]), meta.get("cascade"))
 
     def _head_probs(self, Z: np.ndarray, name: str) -> tuple[np.ndarray, list[Any]] | None:
         span = self._fast()["spans"].get(name)
@@ -268,8 +299,8 @@ class TriageModel:
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True), classes
 
-    def predict_many(self, texts: Sequence[Any], *, batched: bool = False) -> list[Prediction]:
-        """Predictions for many posts; ``batched`` runs the encoder in padded batches (a backlog)."""
+    def predict_many(self, texts: Sequence[Any]) -> list[Prediction]:
+        """Predictions for many posts (a backlog): the same as :meth:`predict` one by one."""
         if len(texts) == 0:
             return []
         norm = [normalize(t) for t in texts]
@@ -278,11 +309,11 @@ class TriageModel:
         Z = lex @ f["W_lex"] + f["bias"]
         for i, t in enumerate(norm):
             Z[i] += _tfidf_row(t, *f["word"], f["W_word"]) + _tfidf_row(t, *f["char"], f["W_char"])
-        return self._finish(Z, norm, batched=batched)
+        return self._finish(Z, norm)
 
-    def _finish(self, Z: np.ndarray, norm: Sequence[str], *, batched: bool = False) -> list[Prediction]:
+    def _finish(self, Z: np.ndarray, norm: Sequence[str]) -> list[Prediction]:
         n = len(norm)
-        score = self._complaint_scores(self._head_probs(Z, "complaint")[0][:, 1], norm, batched=batched)
+        score = self._complaint_scores(self._head_probs(Z, "complaint")[0][:, 1], norm)
         sent = np.zeros(n)
         hp = self._head_probs(Z, "sentiment")
         if hp is not None:

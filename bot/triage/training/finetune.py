@@ -227,43 +227,41 @@ def _export_onnx(torch: Any, net: Any, ids: Any, mask: Any, path: Path) -> None:
     )
 
 
-QUANTIZATION = "int8 weights in blocks of 32 (MatMulNBits, int8 compute) and int8 word embeddings per row"
-BLOCK = 32
+QUANTIZATION = "int8 weights per output channel, activations per call (MatMulInteger) and int8 word embeddings per row"
 
 
 def quantize(fp32: Path, out: Path) -> None:
-    """Int8 weights with little noise: the CV figures hold for the shipped file.
+    """Int8 weights with an int8 matrix product: the encoder at about half the cost.
 
-    onnxruntime's dynamic quantization scales each activation tensor as a
-    whole; on this encoder that moved scores by 0.013 on average and flipped
-    2.5% of decisions against torch.  MatMulNBits keeps a scale per block of
-    32 weights and quantizes activations per block too (accuracy level 4):
-    0.002 on average, 0.4% flipped, at about 1 ms more per post.  Its Gather
-    quantization is 4-bit only (0.011 on average), so the word embeddings,
-    two thirds of the weights, are int8 with one scale per row instead.
+    onnxruntime's dynamic quantization keeps a scale per output channel of
+    each weight matrix and quantizes each activation tensor as a whole on
+    every call, so the products run on the CPU's int8 instructions (VNNI).
+    On one core it scores a post in 0.4 of the time of the earlier MatMulNBits
+    export (int8 weights in blocks of 32, activations per block), which moved
+    scores less (``docs/triage-research.md``, "Quantisation").  Because the
+    activation scale is per tensor, a post must be scored alone, never padded
+    into a batch with others (:meth:`EncoderScorer.scores`).  The word
+    embeddings, two thirds of the weights, are int8 with one scale per row.
     """
     import onnx
 
-    # The quantizer's module calls logging.basicConfig(level=INFO) on import and
-    # logs a line per node: keep the root logger as it was, and it quiet.
+    # The quantizer's module calls logging.basicConfig(level=INFO) on import
+    # and logs advice to the root logger: keep the root logger as it was, and
+    # quiet while it runs.
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    from onnxruntime.quantization import matmul_nbits_quantizer as nbits
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     root.handlers[:], root.level = handlers, level
-    quiet = [logging.getLogger(nbits.__name__), root]
-    was = [lg.disabled for lg in quiet]
-    for lg in quiet:
-        lg.disabled = True
+    was, root.disabled = root.disabled, True
     try:
-        q = nbits.MatMulNBitsQuantizer(
-            onnx.load(str(fp32)), bits=8, block_size=BLOCK, is_symmetric=True, accuracy_level=4, op_types_to_quantize=("MatMul",)
-        )
-        q.process()
-        model = q.model.model
+        with tempfile.TemporaryDirectory(prefix=".quant-", dir=out.parent) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            staged = Path(tmp) / "dynamic.onnx"
+            quantize_dynamic(str(fp32), str(staged), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+            model = onnx.load(str(staged))
     finally:
-        for lg, w in zip(quiet, was):
-            lg.disabled = w
+        root.disabled = was
     _int8_embeddings(model)
     onnx.save(model, str(out))
 

@@ -21,10 +21,12 @@ from tests.helpers import ROOT
 
 CV_SCORES = ROOT / "tests" / "data" / "encoder_cv_scores.csv"
 # Out-of-fold scores of `python -m bot.triage.training.train --evaluate --encoder` (10
-# folds, seed 42; each fold's fine-tune exported as shipped, block-wise int8,
-# and scored one post at a time): P=0.815 R=0.865 F1=0.840 macro-F1=0.873.
-# (Issue #5 aims at 0.85 / 0.88; see README.)
-PINNED = {"recall": 0.865, "f1": 0.840, "macro_f1": 0.873}
+# folds, seed 42; each fold's fine-tune exported block-wise int8, as shipped
+# until the per-channel export, and scored one post at a time).  Blended through
+# the cascade (encoder only where the n-gram score is in (0.03, 0.9)):
+# P=0.814 R=0.868 F1=0.840 macro-F1=0.873; every post blended: P=0.815 R=0.865
+# F1=0.840 macro-F1=0.873.  (Issue #5 aims at 0.85 / 0.88; see README.)
+PINNED = {"recall": 0.868, "f1": 0.840, "macro_f1": 0.873}
 TOLERANCE = 0.01
 
 
@@ -38,19 +40,51 @@ def shipped():
 def test_shipped_encoder_is_the_one_its_meta_describes(shipped):
     meta = shipped.meta
     assert meta["sha256"] == encoder_mod.file_digest(encoder_mod.ENCODER_DIR / encoder_mod.MODEL_FILE)
-    assert meta["blend"] == {"encoder_weight": train_mod.ENCODER_WEIGHT, "threshold": train_mod.BLEND_THRESHOLD}
+    assert meta["blend"] == {
+        "encoder_weight": train_mod.ENCODER_WEIGHT,
+        "threshold": train_mod.BLEND_THRESHOLD,
+        "cascade": list(train_mod.CASCADE),
+    }
     assert meta["n_rows"] == len(train_mod.load_rows())
 
 
-def test_the_bot_uses_the_blend(shipped):
+def _ngram(m, text: str) -> float:
+    return float(m.complaint.predict_proba(m.features.transform([model_mod.normalize(text)]))[0, 1])
+
+
+def test_the_bot_blends_where_the_ngram_model_is_unsure_and_trusts_it_elsewhere(shipped):
     m = model_mod.get_model()
     assert m.encoder is not None
     assert m.active_threshold == train_mod.BLEND_THRESHOLD
-    text = "@acme third email this week and still nothing back about my order"
-    norm = model_mod.normalize(text)
-    ngram = m.complaint.predict_proba(m.features.transform([norm]))[0, 1]
-    enc = shipped.scores([norm])[0]
-    assert m.predict(text).score == pytest.approx(train_mod.blend_scores(ngram, enc), abs=1e-9)
+    lo, hi = train_mod.CASCADE
+    assert lo < train_mod.BLEND_THRESHOLD < hi  # a skipped post is decided as its n-gram score says
+    unsure = "@acme so is anyone going to look at this or not"
+    sure = "@acme you charged me twice, still no refund, worst service ever, sort it out"
+    happy = "@acme thank you so much, lovely staff and a great day out"
+    assert lo < _ngram(m, unsure) < hi and _ngram(m, sure) >= hi and _ngram(m, happy) <= lo
+    enc = shipped.scores([model_mod.normalize(unsure)])[0]
+    blended = (1 - train_mod.ENCODER_WEIGHT) * _ngram(m, unsure) + train_mod.ENCODER_WEIGHT * enc
+    assert m.predict(unsure).score == pytest.approx(blended, abs=1e-9)
+    assert m.predict(sure).score == pytest.approx(_ngram(m, sure), abs=1e-9) and m.predict(sure).is_complaint
+    assert m.predict(happy).score == pytest.approx(_ngram(m, happy), abs=1e-9) and not m.predict(happy).is_complaint
+    many = m.predict_many([unsure, sure, happy])
+    assert [p.score for p in many] == pytest.approx([m.predict(t).score for t in (unsure, sure, happy)], abs=1e-12)
+
+
+def test_cascade_reads_only_the_unsure_posts():
+    asked = []
+
+    def encoder(idx):
+        asked.append(list(idx))
+        return np.full(len(idx), 1.0)
+
+    ngram = np.array([0.0, 0.1, 0.1000001, 0.5, 0.8999999, 0.9, 1.0])
+    score = model_mod.cascade(ngram, encoder, 0.7, (0.1, 0.9))
+    assert asked == [[2, 3, 4]]  # the band is open: 0.1 and 0.9 themselves are sure
+    np.testing.assert_allclose(score, [0.0, 0.1, 0.3 * 0.1000001 + 0.7, 0.85, 0.3 * 0.8999999 + 0.7, 0.9, 1.0])
+    asked.clear()
+    assert model_mod.cascade(np.array([0.0, 1.0]), encoder, 0.7, (0.1, 0.9)).tolist() == [0.0, 1.0] and asked == []
+    np.testing.assert_allclose(model_mod.cascade(ngram, encoder, 0.7, None), 0.3 * ngram + 0.7)  # no band: every post
 
 
 def test_encoder_separates_complaints_from_praise(shipped):
@@ -164,11 +198,12 @@ def test_fine_tune_export_and_load(tmp_path):
     probe = texts[:40]
     ref = finetune.torch_scores(net, probe)
     got = scorer.scores(probe)
-    # block-wise int8 barely moves the probabilities (dynamic per-tensor int8
-    # moved them by 0.013 on average on the shipped encoder)
-    assert np.abs(got - ref).mean() < 0.005
-    assert np.abs(got - ref).max() < 0.05
-    assert np.corrcoef(got, ref)[0, 1] > 0.999
+    # int8 products move the probabilities a little (measured on 400 posts
+    # with this recipe: 0.011 on average, 0.071 at most, 5 decisions of 400)
+    assert np.abs(got - ref).mean() < 0.025
+    assert np.abs(got - ref).max() < 0.15
+    assert np.corrcoef(got, ref)[0, 1] > 0.995
+    assert ((got >= 0.5) == (ref >= 0.5)).mean() >= 0.95
     assert json.loads((out / encoder_mod.META_FILE).read_text())["quantization"] == finetune.QUANTIZATION
     # it learned something from 160 posts: complaints score above the rest on average
     yy = np.array(y[:40])
@@ -177,3 +212,19 @@ def test_fine_tune_export_and_load(tmp_path):
     finetune.export(net, out, extra_meta={"blend": {"encoder_weight": 0.7, "threshold": 0.5}, "n_rows": 1})
     assert json.loads((out / encoder_mod.META_FILE).read_text())["n_rows"] == 1
     assert not list(tmp_path.glob(".encoder-*")) and not (tmp_path / "encoder.old").exists()
+
+
+def test_identical_posts_run_the_model_once_and_score_the_same():
+    scorer = encoder_mod.EncoderScorer(encoder_mod.ENCODER_DIR)  # its own cache, counted from zero
+    burst = [model_mod.normalize(f"@{who} is the site down?? checkout won't load") for who in ("ann", "bob", "cy")]
+    assert len(set(burst)) == 1  # handles are normalised away
+    other = model_mod.normalize("@dee is the site down?? the app won't load")
+    got = scorer.scores(burst + [other])
+    assert scorer.cache_counts() == (2, 2)
+    assert got[0] == got[1] == got[2] and got[3] != got[0]
+    scorer.clear_cache()
+    assert scorer.scores(burst[:1])[0] == got[0] and scorer.cache_counts() == (1, 0)
+    # a remembered key is at most MAX_TOKENS ids, however long the post
+    long_a, long_b = "refund " * 3000, "refund " * 3000 + "please"
+    scorer.scores([long_a, long_b])
+    assert scorer.cache_counts() == (2, 1)
