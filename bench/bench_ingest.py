@@ -1,6 +1,6 @@
 """Ingest benchmark: posts/s through store + triage + cases on one core, and webhook acknowledgement latency.
 
-    python bench/bench_ingest.py [--posts 3000] [--webhooks 400] [--batch 64] [--profile]
+    python bench/bench_ingest.py [--posts 3000] [--texts dev|incidents] [--webhooks 400] [--batch 64] [--profile]
 
 Throughput: one process pinned to one core, a fresh SQLite file per line, the
 shipped dev texts (real complaint-set tweets), the full default triage (language,
@@ -9,6 +9,7 @@ n-gram model + int8 encoder, rules), next to, in the same run:
 * minimal loop       — store the posts with the cursor and nothing else (one transaction): the floor;
 * classify() alone   — the triage of every post one by one, no database: what triage costs by itself;
 * one by one         — the design before the stages: per post, classify() then the post and its case;
+* every post encoded — socialdesk as below with the cascade off: the encoder reads every post;
 * socialdesk         — stage 1 (store with the cursor) then stage 2 (claimed batches, batched triage,
                        cases, incidents), as `poll` runs them.
 
@@ -31,6 +32,8 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXP
 
 import argparse  # noqa: E402
 import base64  # noqa: E402
+import contextlib  # noqa: E402
+import copy  # noqa: E402
 import csv  # noqa: E402
 import hashlib  # noqa: E402
 import hmac  # noqa: E402
@@ -44,6 +47,7 @@ from types import SimpleNamespace  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
 import requests  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
@@ -59,6 +63,7 @@ from bot.emulators.x import sign_webhook  # noqa: E402
 from bot.flows import workflows  # noqa: E402
 from bot.serve import freeze_startup_objects  # noqa: E402
 from bot.triage import classify, suggest_reply  # noqa: E402
+from bot.triage.model import get_model, unsure  # noqa: E402
 from storage import models as m  # noqa: E402
 from storage.db import Database  # noqa: E402
 
@@ -81,9 +86,22 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+#: Which posts to ingest: "dev", the complaint set's real tweets (the n-gram model was trained on
+#: them, so it is surer of them than of new posts), or "incidents", the labelled burst set written
+#: for the grouping benchmark (short posts no model was trained on).
+SOURCE = {"texts": "dev"}
+INCIDENT_SET = Path(__file__).resolve().parents[1] / "tests" / "data" / "incident_set.jsonl"
+
+
 def texts(n: int) -> list[str]:
-    with DATA.open(newline="", encoding="utf-8") as f:
-        rows = [r["text"] for r in csv.DictReader(f)]
+    if SOURCE["texts"] == "incidents":
+        import json
+
+        with INCIDENT_SET.open(encoding="utf-8") as f:
+            rows = [json.loads(line)["text"] for line in f if line.strip()]
+    else:
+        with DATA.open(newline="", encoding="utf-8") as f:
+            rows = [r["text"] for r in csv.DictReader(f)]
     return [rows[i % len(rows)] for i in range(n)]
 
 
@@ -189,6 +207,32 @@ def two_stages(db: Database, posts: list[Post], batch: int, profile: bool = Fals
     return clock, parts
 
 
+def forget_scores() -> None:
+    """Each line scores the same posts: the encoder must not remember them from the line before."""
+    if get_model().encoder is not None:
+        get_model().encoder.clear_cache()
+
+
+@contextlib.contextmanager
+def every_post_encoded():
+    """The shipped triage with the cascade off: the encoder reads every post (the design before the cascade)."""
+    enc = get_model().encoder
+    meta = enc.meta
+    enc.meta = {**meta, "blend": {k: v for k, v in meta["blend"].items() if k != "cascade"}}
+    try:
+        yield
+    finally:
+        enc.meta = meta
+
+
+def encoder_share(posts: list[Post]) -> str:
+    """How many of these posts the cascade sends to the encoder."""
+    model = get_model()
+    band = model.encoder.meta["blend"].get("cascade")
+    ngram = np.array([p.score for p in copy.copy(model).attach_encoder(None).predict_many([p.text for p in posts])])
+    return f"the encoder read {int(unsure(ngram, band).sum())} of {len(posts)} posts (n-gram score inside {tuple(band) if band else 'everything'})"
+
+
 def bare_webhook_app() -> Starlette:
     async def hook(request: Request):
         body = await request.body()
@@ -280,6 +324,7 @@ def main() -> None:
     parser.add_argument("--webhooks", type=int, default=400)
     parser.add_argument("--backlog", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=workflows.CLASSIFY_BATCH)
+    parser.add_argument("--texts", choices=("dev", "incidents"), default="dev", help="the posts to ingest (see SOURCE)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--skip-webhooks", action="store_true")
     parser.add_argument("--settle-batch", type=int, default=workflows.SETTLE_BATCH)
@@ -290,6 +335,7 @@ def main() -> None:
         send(*args.send)
         return
     where = pin_one_core()
+    SOURCE["texts"] = args.texts
     workflows.CLASSIFY_BATCH, workflows.SETTLE_BATCH = args.batch, args.settle_batch
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
@@ -299,14 +345,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         floor = minimal_loop(fresh_db(folder, "floor"), posts)
+        forget_scores()
         alone = classify_alone(posts)
+        forget_scores()
         before = one_by_one(fresh_db(folder, "before"), posts)
+        forget_scores()
         ours, parts = two_stages(fresh_db(folder, "stages"), posts, args.batch)
-        print(f"ingest, {args.posts} posts, one core ({where}), SQLite, full default triage, classify batch {args.batch}, "
+        runs, remembered = get_model().encoder.cache_counts() if get_model().encoder is not None else (0, 0)
+        forget_scores()
+        with every_post_encoded():
+            uncascaded, _ = two_stages(fresh_db(folder, "uncascaded"), posts, args.batch)
+        forget_scores()
+        print(f"ingest, {args.posts} {args.texts} posts, one core ({where}), SQLite, full default triage, classify batch {args.batch}, "
               f"settle batch {args.settle_batch}; posts per second of wall time, and per CPU second of this process")
         for label, clock in (("minimal loop: store + cursor, no triage", floor), ("classify() one by one, no database", alone),
-                             ("one by one: classify + post + case per post", before), ("socialdesk: stored, then triaged in batches", ours)):
+                             ("one by one: classify + post + case per post", before),
+                             ("socialdesk, every post through the encoder", uncascaded),
+                             ("socialdesk: stored, then triaged in batches", ours)):
             print(f"  {label:<48} {args.posts / clock.wall:>8.0f} posts/s   {args.posts / clock.cpu:>8.0f} posts/CPU-s")
+        print(f"    {encoder_share(posts)}: {runs} model runs, {remembered} identical token sequences scored from memory")
         print("    socialdesk's wall time: " + ", ".join(f"{name} {100 * t / ours.wall:.0f}%" for name, t in parts.items()))
         if args.profile:
             two_stages(fresh_db(folder, "profiled"), posts[:1000], args.batch, profile=True)
