@@ -87,8 +87,9 @@ def kick_triage(rt: Runtime) -> None:
     rt.submit_single("triage", lambda: after_push(rt))
 
 
-# A backlog is classified 256 posts at a time (the encoder sorts them by length, so its runs pad little)
-# and settled 64 at a time: each write transaction stays short, so a webhook's store never waits long.
+# A backlog is classified 256 posts at a time (the n-gram heads as one matrix product; the encoder reads
+# the unsure posts one by one) and settled 64 at a time: each write transaction stays short, so a
+# webhook's store never waits long.
 CLASSIFY_BATCH, SETTLE_BATCH = 256, 64
 
 
