@@ -26,7 +26,7 @@ from bot.flows.escalation import warn_unreachable
 from bot.jobs import Job
 from bot.runtime import Runtime
 from bot.slack import incident_blocks, pacing
-from bot.slack.publisher import Publisher, _retry_after
+from bot.slack.publisher import Publisher, messages, retry_after
 from bot.networks.base import NetworkError
 from bot.slack.blocks import history_entry
 from bot.slack.dm import GONE, NotSent, Sent, Unreachable, direct_message, permalink, slack_error
@@ -466,7 +466,7 @@ def _chart_failed(rt: Runtime, incident_id: int, event: str, error: str, wait: f
 
 def _chart_in_thread(rt: Runtime, channel: str, ts: str, filename: str) -> str | None:
     """The id of our chart if an earlier attempt did put it in the thread (every page of the thread is read)."""
-    for message in Publisher._pages(rt.publisher.client.conversations_replies, channel=channel, ts=ts):
+    for message in messages(rt.publisher.client.conversations_replies, channel=channel, ts=ts):
         for f in message.get("files") or []:
             if f.get("name") == filename:
                 return f.get("id") or "?"
@@ -519,7 +519,7 @@ def upload_charts(rt: Runtime, now: datetime | None = None) -> int:
             )
         except SlackApiError as exc:  # Slack answered: nothing was shared
             limited = exc.response is not None and exc.response.status_code == 429
-            wait = _retry_after(exc.response.headers) if limited else backoff
+            wait = retry_after(exc.response.headers) if limited else backoff
             log.warning("could not upload the chart of incident %s: %s; again in %ss", incident_id, slack_error(exc), wait)
             _chart_failed(rt, incident_id, event, slack_error(exc), wait, now, unsure=unsure)
             continue

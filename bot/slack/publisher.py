@@ -57,7 +57,8 @@ class _Item:
     at: datetime
 
 
-def _retry_after(headers) -> float:
+def retry_after(headers) -> float:
+    """Seconds Slack asked to wait (its Retry-After header), 1 s when it did not say."""
     for name, value in (headers or {}).items():
         if name.lower() == "retry-after":
             value = value[0] if isinstance(value, (list, tuple)) else value
@@ -66,6 +67,15 @@ def _retry_after(headers) -> float:
             except ValueError:
                 break
     return 1.0
+
+
+def messages(method, **kwargs):
+    """Every message of a history or thread: slack_sdk follows `next_cursor` page by page.
+
+    Asks for 200 a page; Slack may give fewer (15 for apps outside the Marketplace since 2025).
+    """
+    for page in method(**kwargs, include_all_metadata=True, limit=200):
+        yield from page.get("messages") or []
 
 
 def _is_message(message: dict, message_id: int) -> bool:
@@ -228,11 +238,11 @@ class Publisher:
             error = exc.response.get("error", "error") if exc.response is not None else "error"
             release(item.id, f"Slack said {error}")
             if exc.response is not None and exc.response.status_code == 429:
-                retry_after = _retry_after(exc.response.headers)
-                pacing.hold(self.db, message["channel"], retry_after)
+                wait = retry_after(exc.response.headers)
+                pacing.hold(self.db, message["channel"], wait)
                 self.rate_limited += 1
-                log.info("Slack asked to wait %ss before posting to %s again", retry_after, message["channel"])
-                return "wait", retry_after
+                log.info("Slack asked to wait %ss before posting to %s again", wait, message["channel"])
+                return "wait", wait
             log.warning("could not post %s %s to Slack: %s", item.source, item.id, error)
             return "wait", ERROR_PAUSE
         except (URLError, OSError) as exc:
@@ -357,7 +367,7 @@ class Publisher:
     def _find_message_in_slack(self, message_id: int, channel: str, claimed_at: datetime) -> str | None:
         """Top-level messages and the threads they started since the claim, every page."""
         oldest = str((claimed_at - timedelta(seconds=30)).timestamp())
-        for message in self._pages(self.client.conversations_history, channel=channel, oldest=oldest):
+        for message in messages(self.client.conversations_history, channel=channel, oldest=oldest):
             if _is_message(message, message_id):
                 return message["ts"]
         with self.db.session() as session:
@@ -367,7 +377,7 @@ class Publisher:
             ).all()
             parents += list(self.thread_parents(session, message_id))
         for ts in [p for p in parents if p]:
-            for message in self._pages(self.client.conversations_replies, channel=channel, ts=ts, oldest=oldest):
+            for message in messages(self.client.conversations_replies, channel=channel, ts=ts, oldest=oldest):
                 if _is_message(message, message_id):
                     return message["ts"]
         return None
@@ -404,29 +414,15 @@ class Publisher:
     def _find_in_slack(self, post_id: int, channel: str, claimed_at: datetime, card_ts: str | None) -> str | None:
         """The message carrying this post's metadata, looked for on every page posted since the claim."""
         oldest = str((claimed_at - timedelta(seconds=30)).timestamp())
-        pages = [self._pages(self.client.conversations_history, channel=channel, oldest=oldest)]
+        pages = [messages(self.client.conversations_history, channel=channel, oldest=oldest)]
         if card_ts:
-            pages.append(self._pages(self.client.conversations_replies, channel=channel, ts=card_ts))
+            pages.append(messages(self.client.conversations_replies, channel=channel, ts=card_ts))
         for page in pages:
             for message in page:
                 meta = message.get("metadata") or {}
                 if meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("post_id") == post_id:
                     return message["ts"]
         return None
-
-    @staticmethod
-    def _pages(method, **kwargs):
-        """Every message of a history or thread, following `next_cursor` page by page.
-
-        Asks for 200 a page; Slack may give fewer (15 for apps outside the Marketplace since 2025).
-        """
-        cursor = None
-        while True:
-            response = method(**kwargs, include_all_metadata=True, limit=200, **({"cursor": cursor} if cursor else {}))
-            yield from response.get("messages") or []
-            cursor = (response.get("response_metadata") or {}).get("next_cursor")
-            if not cursor or not response.get("has_more", True):
-                return
 
     # -- cards as cases move ---------------------------------------------------
 
