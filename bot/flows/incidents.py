@@ -434,11 +434,16 @@ def _chart_row(session: Session, incident_id: int, event: str) -> m.IncidentChar
     return row
 
 
+def _not_yet(row: m.IncidentChart, now: datetime) -> bool:
+    """An attempt is under way (its lease), or the last one said to wait (Retry-After, a back-off)."""
+    return bool((row.next_attempt_at and row.next_attempt_at > now) or (row.claimed_until and row.claimed_until > now))
+
+
 def _claim_chart(rt: Runtime, incident_id: int, event: str, now: datetime) -> tuple[bool, int] | None:
     """Take the next attempt at one chart: (an earlier attempt may have reached Slack, attempts so far); None if not now."""
     with rt.db.session() as session:
         row = _chart_row(session, incident_id, event)
-        if row is None or (row.next_attempt_at and row.next_attempt_at > now) or (row.claimed_until and row.claimed_until > now):
+        if row is None or _not_yet(row, now):
             return None
         unsure, attempts = row.claimed_until is not None, row.attempts
         won = session.execute(
@@ -489,7 +494,7 @@ def upload_charts(rt: Runtime, now: datetime | None = None) -> int:
     for incident_id, event in due:
         with rt.db.session() as session:
             row = session.scalar(select(m.IncidentChart).where(m.IncidentChart.incident_id == incident_id, m.IncidentChart.event == event))
-            if row is not None and ((row.next_attempt_at and row.next_attempt_at > now) or (row.claimed_until and row.claimed_until > now)):
+            if row is not None and _not_yet(row, now):  # before taking the channel's pace for it
                 continue
             channel = session.get(m.Incident, incident_id).channel
         if pacing.take(rt.db, channel) > 0:
