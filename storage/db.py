@@ -1,6 +1,8 @@
 """Engine, sessions and migrations."""
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -34,27 +36,60 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database file of a SQLite engine (None: in memory)."""
+    name = engine.url.database
+    return Path(name).resolve() if name and name != ":memory:" and not name.startswith("file:") else None
+
+
 class WriteGate:
-    """The order in which this process's SQLite writers take the database's one write lock: urgent ones first.
+    """The order in which SQLite writers take the database's one write lock: urgent ones first, across processes.
 
     A writer that finds SQLite's lock taken sleeps and polls (1, 2, 5, 10 ... 100 ms
     steps), and the background transaction that just committed often takes the lock
     again before it wakes: a webhook's store waited behind several triage batches.
     Writers that pass through here queue instead: the lock passes on the moment it is
     free, and an urgent writer (a delivery waiting for its 200) goes before background
-    work. Other processes and ungated writers still meet SQLite's busy timeout.
+    work.
+
+    Within a process the writers queue on a condition; between processes (the web
+    process and its triage process share one file) on ``flock`` locks on two files
+    beside the database, so the kernel wakes the next writer the moment the lock is
+    free.  An urgent writer holds the ``-urgent`` file shared while it waits, so a
+    background writer in any process sees it (:meth:`urgent_waiting`) and lets it
+    pass.  The kernel drops the locks of a process that dies.  Ungated writers still
+    meet SQLite's busy timeout.
     """
 
-    def __init__(self, wait: float = 30.0):
+    def __init__(self, path: Path | None = None, wait: float = 30.0):
         self.wait = wait  # as long as SQLite's busy timeout; after that the writer goes on to SQLite's own lock
         self._cond = threading.Condition()
         self._holder: int | None = None
-        self._urgent = 0  # urgent writers waiting
-        self.waiting = 0  # all writers waiting
+        self._urgent = 0  # urgent writers of this process waiting
+        self.waiting = 0  # all writers of this process waiting
+        # No file (an in-memory database): one process only.
+        self._files = (Path(f"{path}-gate"), Path(f"{path}-urgent")) if path is not None else None
+        self._probe = threading.local()
+
+    def _open(self, path: Path) -> int:
+        # One descriptor per hold: flock belongs to the open file, so threads must not share one.
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
 
     def urgent_waiting(self) -> bool:
         """True while an urgent writer waits: a long background transaction can stop early and commit."""
-        return self._urgent > 0
+        if self._urgent > 0:
+            return True
+        if self._files is None:
+            return False
+        fd = getattr(self._probe, "fd", None)
+        if fd is None:
+            fd = self._probe.fd = self._open(self._files[1])
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True  # another process's urgent writer holds it shared
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
 
     @contextmanager
     def hold(self, *, urgent: bool) -> Iterator[None]:
@@ -62,6 +97,34 @@ class WriteGate:
         if self._holder == me:  # a gated write inside another: already ours
             yield
             return
+        fds: list[int] = []
+        try:
+            if self._files is not None:
+                fds.append(self._open(self._files[1]))
+                if urgent:
+                    fcntl.flock(fds[0], fcntl.LOCK_SH)  # seen by every process's background writers
+                else:  # let every process's waiting urgent writers through first (before taking this process's turn,
+                    fcntl.flock(fds[0], fcntl.LOCK_EX)  # or an urgent writer of this process would wait for us and we for it)
+                    fcntl.flock(fds[0], fcntl.LOCK_UN)
+            taken = self._take_turn(me, urgent)
+            if taken and self._files is not None:
+                fds.append(self._open(self._files[0]))
+                fcntl.flock(fds[-1], fcntl.LOCK_EX)
+            if fds:
+                os.close(fds.pop(0))  # an urgent writer with its turn is no longer waiting
+            try:
+                yield
+            finally:
+                if taken:
+                    with self._cond:
+                        self._holder = None
+                        self._cond.notify_all()
+        finally:
+            for fd in fds:
+                os.close(fd)  # releases its lock
+
+    def _take_turn(self, me: int, urgent: bool) -> bool:
+        """This process's turn (False: the wait ran out and the writer goes on to SQLite's own lock)."""
         deadline = time.monotonic() + self.wait
         with self._cond:
             self._urgent += urgent
@@ -78,13 +141,7 @@ class WriteGate:
             taken = self._holder is None
             if taken:
                 self._holder = me
-        try:
-            yield
-        finally:
-            if taken:
-                with self._cond:
-                    self._holder = None
-                    self._cond.notify_all()
+            return taken
 
 
 class Database:
@@ -94,7 +151,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.gate = WriteGate() if self.engine.dialect.name == "sqlite" else None  # PostgreSQL locks rows, not the database
+        self.gate = WriteGate(sqlite_file(self.engine)) if self.engine.dialect.name == "sqlite" else None  # PostgreSQL locks rows, not the database
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,10 +1,16 @@
-"""The write gate: a webhook's store takes SQLite's one write lock before background work that waits for it."""
+"""The write gate: a webhook's store takes SQLite's one write lock before background work that waits for it, in this process or another."""
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
-from storage.db import WriteGate
+from storage.db import Database, WriteGate
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_until(condition, timeout: float = 5.0) -> None:
@@ -67,3 +73,71 @@ def test_a_writer_stuck_behind_a_holder_goes_on_to_sqlites_own_lock_after_the_wa
         assert order == ["late"]  # not blocked for ever: SQLite's busy timeout decides from here
     with gate.hold(urgent=True):  # the holder's release leaves the gate usable
         pass
+
+
+# -- across processes: the web process and its triage process share one database file ------------------------------
+
+HOLD_IN_CHILD = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from storage.db import WriteGate
+gate = WriteGate(Path({db!r}))
+print("waiting", flush=True)
+with gate.hold(urgent={urgent}):
+    with open({log!r}, "a") as f:
+        f.write("{name}\\n")
+    print("holding", flush=True)
+    time.sleep({linger})
+"""
+
+
+def child_writer(tmp_path, name: str, *, urgent: bool, linger: float = 0.0) -> subprocess.Popen:
+    code = HOLD_IN_CHILD.format(root=str(ROOT), db=str(tmp_path / "bot.db"), log=str(tmp_path / "order.log"), urgent=urgent,
+                                name=name, linger=linger)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "waiting"
+    return child
+
+
+def order(tmp_path) -> list[str]:
+    path = tmp_path / "order.log"
+    return path.read_text().split() if path.exists() else []
+
+
+def test_an_urgent_writer_in_another_process_is_seen_by_the_holder_and_goes_before_our_background_writers(tmp_path):
+    gate = WriteGate(tmp_path / "bot.db")
+    with gate.hold(urgent=False):  # the triage process settles a batch
+        webhook = child_writer(tmp_path, "webhook", urgent=True)  # the web process stores a delivery
+        wait_until(gate.urgent_waiting)  # so the batch commits early
+        with open(tmp_path / "order.log", "a") as f:
+            f.write("holder\n")
+
+        def background():
+            with gate.hold(urgent=False):
+                with open(tmp_path / "order.log", "a") as f:
+                    f.write("triage\n")
+
+        later = threading.Thread(target=background, daemon=True)
+        later.start()  # it waits for the other process's urgent writer before it queues here
+    assert webhook.wait(10) == 0
+    later.join(10)
+    assert order(tmp_path) == ["holder", "webhook", "triage"]
+    assert not gate.urgent_waiting()
+
+
+def test_a_process_killed_while_it_holds_the_gate_does_not_block_the_others(tmp_path):
+    holder = child_writer(tmp_path, "killed", urgent=False, linger=600)
+    assert holder.stdout.readline().strip() == "holding"
+    gate = WriteGate(tmp_path / "bot.db")
+    waiter = writer(gate, "next", [], urgent=True)
+    holder.send_signal(signal.SIGKILL)  # kill -9 mid-transaction: the kernel drops its locks
+    holder.wait(10)
+    waiter.join(10)
+    assert not waiter.is_alive()
+
+
+def test_an_in_memory_database_has_a_gate_for_this_process_only():
+    db = Database("sqlite://")
+    with db.writing(urgent=True):
+        assert not db.urgent_waiting()
