@@ -52,6 +52,8 @@ class Runtime:
     own_ids: dict[str, set[str]] = field(default_factory=dict)
     poll_backoff: dict[str, datetime] = field(default_factory=dict)  # network -> do not poll before
     stopping: threading.Event = field(default_factory=threading.Event)  # set when draining: loops stop between items
+    # Set in a process that answers webhooks: its triage runs in a worker process of its own (bot.worker_process), woken by this.
+    triage_elsewhere: Callable[[], None] | None = None
     _singles: dict[str, bool] = field(default_factory=dict)  # submit_single: key -> asked again while running
     _singles_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -134,12 +136,12 @@ class Runtime:
         self.db.dispose()
 
 
-def build_runtime(settings: Settings, config: FileConfig | None = None) -> Runtime:
+def build_runtime(settings: Settings, config: FileConfig | None = None, *, health: Health | None = None) -> Runtime:
     config = config if config is not None else load_file_config(settings.socialdesk_config)
     db = Database(settings.database_url)
     from bot.flows import incidents as incident_flow  # it builds on Runtime itself
 
-    health = Health()
+    health = health if health is not None else Health()
     client = slack_client(settings, health)
     publisher = Publisher(slack_client(settings, health, retry_rate_limited=False), db)
     incident_flow.install(publisher)

@@ -6,6 +6,7 @@ only the process holding the leader lock schedules them.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timezone
 from typing import Callable
 
@@ -67,6 +68,10 @@ class Scheduler:
             timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
         )
         self.leading = False
+        # APScheduler's shutdown(wait=True) holds its job-store lock while it waits for running jobs, and _lead adds
+        # jobs under that lock: a stop during _lead hung for ever. _lead runs under this lock, and not once stopping.
+        self._leading = threading.Lock()
+        self._stopping = False
 
     def start(self) -> None:
         # Non-leaders keep trying, so a standby takes over when the leader dies.
@@ -74,17 +79,20 @@ class Scheduler:
         self.scheduler.start()
 
     def _lead(self) -> None:
-        if self.leading or not self.lock.acquire():
-            return
-        self.leading = True
-        log.info("this process runs the scheduled jobs")
-        now = utcnow()
-        for job in all_jobs(self.rt):
-            extra = {"next_run_time": now} if job.run_at_start else {}
-            self.scheduler.add_job(_safely(job), job.trigger, id=job.id, name=job.id, replace_existing=True, **job.trigger_args, **extra)
+        with self._leading:
+            if self._stopping or self.leading or not self.lock.acquire():
+                return
+            self.leading = True
+            log.info("this process runs the scheduled jobs")
+            now = utcnow()
+            for job in all_jobs(self.rt):
+                extra = {"next_run_time": now} if job.run_at_start else {}
+                self.scheduler.add_job(_safely(job), job.trigger, id=job.id, name=job.id, replace_existing=True, **job.trigger_args, **extra)
 
     def stop(self, wait: bool = False) -> None:
         """Stop scheduling; with `wait`, running jobs finish first (the lock is held until they do)."""
+        with self._leading:
+            self._stopping = True
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
         self.lock.release()

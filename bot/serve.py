@@ -21,6 +21,7 @@ from bot.config import ConfigError, StartupError, load_file_config, load_setting
 from bot.runtime import build_runtime
 from bot.scheduler import Scheduler
 from bot.triage.model import get_model
+from bot.worker_process import WorkerProcess
 
 log = logging.getLogger("socialdesk")
 # SIGTERM to exit: HTTP stops taking requests and finishes those in flight, the scheduler
@@ -38,16 +39,18 @@ class _Server(uvicorn.Server):
         yield
 
 
-def drain(scheduler, rt, budget: float) -> bool:
-    """Stop the scheduler and wait for running work, within `budget` seconds; True if all finished."""
+def drain(scheduler, rt, budget: float, worker: WorkerProcess | None = None) -> bool:
+    """Stop the scheduler and the worker process and wait for running work, within `budget` seconds; True if all finished."""
     deadline = time.monotonic() + budget
     done = threading.Event()
 
     def stop_everything():
+        stopped = worker.stop(budget) if worker else True  # it drains its own jobs meanwhile
         if scheduler:
             scheduler.stop(wait=True)
         rt.drain()
-        done.set()
+        if stopped:
+            done.set()
 
     threading.Thread(target=stop_everything, name="socialdesk-drain", daemon=True).start()
     finished = done.wait(max(0.0, deadline - time.monotonic()))
@@ -128,7 +131,12 @@ def run(role: str = "all") -> int:
         log.warning("no network is configured (X_* or FACEBOOK_* variables); only Slack is served")
     bolt = build_bolt(rt)
     freeze_startup_objects()
-    scheduler = Scheduler(rt) if role in ("all", "worker") else None
+    # A process that acknowledges webhooks leaves triage and the jobs to a worker process of its own: the models and the
+    # jobs would hold its GIL. With `--role web` the separate `--role worker` runs the jobs.
+    worker = WorkerProcess(rt.health, schedule=role == "all").start() if role in ("all", "web") else None
+    if worker:
+        rt.triage_elsewhere = worker.kick
+    scheduler = Scheduler(rt) if role == "worker" else None
     socket_handler = None
     if scheduler:
         scheduler.start()
@@ -141,6 +149,7 @@ def run(role: str = "all") -> int:
         except SlackApiError as exc:
             if scheduler:
                 scheduler.stop()
+            worker.stop(DRAIN_SECONDS / 2)
             rt.close()
             error = exc.response.get("error", "an error") if exc.response is not None else "an error"
             raise StartupError(
@@ -150,6 +159,7 @@ def run(role: str = "all") -> int:
         except (URLError, OSError) as exc:
             if scheduler:
                 scheduler.stop()
+            worker.stop(DRAIN_SECONDS / 2)
             rt.close()
             raise StartupError(f"Could not open the Socket Mode connection to Slack ({type(exc).__name__}): check this machine's "
                                "network and proxy settings.") from None
@@ -169,7 +179,7 @@ def run(role: str = "all") -> int:
     finally:
         if socket_handler:
             socket_handler.close()
-        finished = drain(scheduler, rt, DRAIN_SECONDS / 2)
+        finished = drain(scheduler, rt, DRAIN_SECONDS / 2, worker)
         rt.db.dispose()
         log.info("stopped")
     if not finished:

@@ -81,6 +81,17 @@ class BotProcess:
                 raise TimeoutError(f"socialdesk run did not serve within {timeout}s; see {self.log_path}")
             time.sleep(0.05)
 
+    def worker_pid(self) -> int | None:
+        """The process's worker process (bot.worker_process), if it has one running."""
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
+            for pid in (task / "children").read_text().split():
+                try:
+                    if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text():
+                        return int(pid)
+                except OSError:  # it just exited
+                    continue
+        return None
+
     def signal(self, sig: int = signal.SIGTERM) -> None:
         if self.alive():
             self.process.send_signal(sig)

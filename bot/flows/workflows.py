@@ -83,8 +83,12 @@ def after_push(rt: Runtime) -> ingest.IngestResult:
 
 
 def kick_triage(rt: Runtime) -> None:
-    """Triage what is stored, on the background pool: one loop per process however many deliveries ask."""
-    rt.submit_single("triage", lambda: after_push(rt))
+    """Triage what is stored: in the triage process where there is one, else on the background pool (one loop
+    per process however many deliveries ask)."""
+    if rt.triage_elsewhere is not None:
+        rt.triage_elsewhere()
+    else:
+        rt.submit_single("triage", lambda: after_push(rt))
 
 
 # A backlog is classified 256 posts at a time (the n-gram heads as one matrix product; the encoder reads
