@@ -144,6 +144,38 @@ class WriteGate:
             return taken
 
 
+def _gate_every_write(sessions: sessionmaker, gate: WriteGate) -> None:
+    """Every session that writes queues at the gate just before its first write, and leaves when its transaction ends.
+
+    The card publisher, the outbox and the jobs write through plain sessions: left
+    to SQLite's busy wait, each of their transactions could keep a webhook's store
+    polling for 10-50 ms.  pysqlite begins a transaction only at the first write, so
+    that is where SQLite's lock is taken too.  A session opened with
+    :meth:`Database.writing` holds the gate already (the same thread: no wait).
+    """
+
+    def take(session: Session) -> None:
+        if "gate" not in session.info:
+            held = gate.hold(urgent=False)
+            held.__enter__()
+            session.info["gate"] = held
+
+    @event.listens_for(sessions, "before_flush")
+    def _flush(session, _context, _instances):
+        if session.new or session.dirty or session.deleted:
+            take(session)
+
+    @event.listens_for(sessions, "do_orm_execute")
+    def _execute(state):
+        if state.is_insert or state.is_update or state.is_delete:
+            take(state.session)
+
+    @event.listens_for(sessions, "after_transaction_end")
+    def _end(session, transaction):
+        if transaction.parent is None and "gate" in session.info:  # the outermost: committed or rolled back
+            session.info.pop("gate").__exit__(None, None, None)
+
+
 class Database:
     """One engine and its session factory."""
 
@@ -152,6 +184,8 @@ class Database:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.gate = WriteGate(sqlite_file(self.engine)) if self.engine.dialect.name == "sqlite" else None  # PostgreSQL locks rows, not the database
+        if self.gate is not None:
+            _gate_every_write(self.sessions, self.gate)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

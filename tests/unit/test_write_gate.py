@@ -141,3 +141,47 @@ def test_an_in_memory_database_has_a_gate_for_this_process_only():
     db = Database("sqlite://")
     with db.writing(urgent=True):
         assert not db.urgent_waiting()
+
+
+# -- every session that writes queues at the gate, not only the ingest stages' ---------------------------------------
+
+
+def test_a_plain_session_queues_at_the_gate_before_its_first_write_and_leaves_when_its_transaction_ends(tmp_path):
+    from storage import models as m
+
+    db = Database(f"sqlite:///{tmp_path / 'bot.db'}")
+    db.upgrade()
+    done = []
+
+    def publisher_write():  # the card publisher, the outbox, a job: no writing() of their own
+        with db.session() as session:
+            session.get(m.Cursor, "x:mentions")  # a read does not queue
+            session.add(m.Cursor(stream="x:mentions", value="1"))
+        done.append("written")
+
+    with db.gate.hold(urgent=False):  # a triage batch holds the lock
+        thread = threading.Thread(target=publisher_write, daemon=True)
+        thread.start()
+        wait_until(lambda: db.gate.waiting == 1)
+        assert done == []
+    thread.join(10)
+    assert done == ["written"]
+    with db.gate.hold(urgent=True):  # released at commit
+        pass
+
+    def failing_write():
+        try:
+            with db.session() as session:
+                session.add(m.Cursor(stream="x:mentions", value="2"))  # the same key: the flush fails
+                session.flush()
+        except Exception:  # noqa: BLE001 - the rollback is what is tested
+            done.append("rolled back")
+
+    failing = threading.Thread(target=failing_write, daemon=True)
+    failing.start()
+    failing.join(10)
+    assert done[-1] == "rolled back"
+    other = writer(db.gate, "after the rollback", done, urgent=False)
+    other.join(5)
+    assert done[-1] == "after the rollback"  # the failed transaction left the gate
+    db.dispose()
