@@ -15,13 +15,14 @@ n-gram model + int8 encoder, rules), next to, in the same run:
 
 `--profile` prints where stage 2's time goes (cProfile, top functions by own time).
 
-Webhook acknowledgement: `socialdesk run` as a real process on the emulators (its
-web process and its triage process, pinned with this process and the emulators to
-one core): signed X deliveries of one new post each, sent one after the other by
-a separate sender process on the other core(s) and timed there, the triage
-process carding what they stored; baseline: a bare Starlette endpoint under the
-same server that checks the signature and answers 200. Then the same deliveries
-while the triage process works through a backlog of stored posts.
+Webhook acknowledgement: `socialdesk run` as a real process (its web process and
+its worker process, both pinned to one core) on the emulators, which stand for
+Slack and X and run on the other core(s) with the sender: signed X deliveries of
+one new post each, sent one after the other by the sender process and timed
+there, the worker triaging and carding what they stored; baseline: a bare
+Starlette endpoint under the same server, on the bot's core, that checks the
+signature and answers 200. Then the same deliveries while the worker works
+through a backlog of stored posts.
 """
 from __future__ import annotations
 
@@ -79,6 +80,16 @@ def pin_one_core() -> str:
         return f"cpu {BOT_CPU}"
     except (AttributeError, OSError):
         return "unpinned"
+
+
+def leave_bot_core() -> None:
+    """Every thread of this process (the emulators, the sender's waits) onto the other core(s)."""
+    try:
+        others = set(range(os.cpu_count() or 1)) - {BOT_CPU}
+        for tid in os.listdir("/proc/self/task"):
+            os.sched_setaffinity(int(tid), others or {BOT_CPU})
+    except (AttributeError, OSError):
+        pass
 
 
 def pct(values: list[float], p: float) -> float:
@@ -302,8 +313,11 @@ def bench_webhooks(folder: Path, n: int, backlog: int) -> dict[str, list[float]]
             baseline = time_webhooks(bare.url, bodies[:n])
         finally:
             bare.stop()
-        # Started from this process, pinned to its core: the bot and its triage process share one core.
-        bot = BotProcess(stack, folder / "bot.log", extra_env={"POLL_INTERVAL_SECONDS": "3600"}).start().wait_ready(120)
+        # Started from this process, pinned to its core: the bot's web and worker processes share one core. The
+        # emulators stand for Slack and X, which run elsewhere: they move to the sender's core(s).
+        bot = BotProcess(stack, folder / "bot.log", extra_env={"POLL_INTERVAL_SECONDS": "3600"}).start()
+        leave_bot_core()
+        bot.wait_ready(120)
         time_webhooks(bot.url, bodies[:10])  # warm-up (first requests; the triage process loads its models)
         stack.slack.wait_for(lambda: triaged(stack) == 10, timeout=120, what="warm-up triaged")
         quiet = time_webhooks(bot.url, bodies[10:n])
