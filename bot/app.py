@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import parse_qs
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from starlette.applications import Starlette
@@ -91,7 +91,7 @@ def build_web(rt: Runtime, bolt: App | None) -> Starlette:
         if summary:
             metrics.POSTS_WAITING.set(summary["waiting_for_triage"])
             metrics.POSTS_KEPT_ASIDE.set(summary["set_aside"])
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     routes = [Route("/healthz", healthz), Route("/metrics", prometheus), *webhooks.routes(rt)]
     if bolt is not None:

@@ -4,13 +4,50 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, StartupError, load_settings
 
 log = logging.getLogger("socialdesk")
+
+
+METRICS_DIR_PREFIX = "socialdesk-metrics-"
+
+
+def shared_metrics_dir() -> None:
+    """One directory where `socialdesk run`'s processes keep their metrics, so /metrics adds them up (bot.metrics).
+
+    Set before prometheus_client is imported. A directory an operator set is used
+    as it is; otherwise one per process tree under the temp directory, and those of
+    processes that are gone (a kill -9 leaves them) are removed.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    root = Path(tempfile.gettempdir())
+    for old in root.glob(METRICS_DIR_PREFIX + "*"):
+        pid = old.name.removeprefix(METRICS_DIR_PREFIX)
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    mine = root / f"{METRICS_DIR_PREFIX}{os.getpid()}"
+    shutil.rmtree(mine, ignore_errors=True)
+    mine.mkdir(mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(mine)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "run":
+            shared_metrics_dir()
             from bot.serve import run as run_bot
 
             return run_bot(role=args.role)

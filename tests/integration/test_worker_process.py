@@ -61,6 +61,14 @@ def test_the_web_process_stores_and_acknowledges_and_its_worker_cards(stack, tmp
             os.kill(worker, signal.SIGCONT)
         stack.slack.wait_for(lambda: len(stack.cards()) == 1, timeout=60, what="the card, from the worker process")
         assert triage_state(stack, tweet_id) == "done"
+        # /metrics adds up both processes: the web process's webhook and the worker's card; /healthz has the worker's polls.
+        def metrics() -> str:
+            return bot.http.get(f"{bot.url}/metrics", timeout=10).text
+
+        stack.slack.wait_for(lambda: "socialdesk_slack_messages_posted_total 1.0" in metrics(), timeout=30, what="the worker's count")
+        assert 'socialdesk_webhooks_total{network="x",outcome="ok"} 1.0' in metrics()
+        stack.slack.wait_for(lambda: bot.http.get(f"{bot.url}/healthz", timeout=10).json()["networks"]["x"]["ok"], timeout=30,
+                             what="the worker's poll of X in the web process's /healthz")
     finally:
         assert bot.stop() == 0
     assert gone(worker)
