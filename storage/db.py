@@ -52,13 +52,14 @@ class WriteGate:
     free, and an urgent writer (a delivery waiting for its 200) goes before background
     work.
 
-    Within a process the writers queue on a condition; between processes (the web
-    process and its triage process share one file) on ``flock`` locks on two files
+    Within a process the writers queue on a condition; between processes (`socialdesk
+    run`'s web and worker processes share one file) on ``flock`` locks on two files
     beside the database, so the kernel wakes the next writer the moment the lock is
     free.  An urgent writer holds the ``-urgent`` file shared while it waits, so a
     background writer in any process sees it (:meth:`urgent_waiting`) and lets it
-    pass.  The kernel drops the locks of a process that dies.  Ungated writers still
-    meet SQLite's busy timeout.
+    pass.  The kernel drops the locks of a process that dies.  Every ORM session that
+    writes passes here (:func:`_gate_every_write`); writes on a bare connection
+    (migrations, the health probe) still meet SQLite's busy timeout.
     """
 
     def __init__(self, path: Path | None = None, wait: float = 30.0):

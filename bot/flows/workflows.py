@@ -83,7 +83,7 @@ def after_push(rt: Runtime) -> ingest.IngestResult:
 
 
 def kick_triage(rt: Runtime) -> None:
-    """Triage what is stored: in the triage process where there is one, else on the background pool (one loop
+    """Triage what is stored: in the worker process where this one has one, else on the background pool (one loop
     per process however many deliveries ask)."""
     if rt.triage_elsewhere is not None:
         rt.triage_elsewhere()
