@@ -81,7 +81,7 @@ def test_kill_9_of_the_web_process_ends_its_worker_too(stack, tmp_path):
     worker = bot.worker_pid()
     bot.signal(signal.SIGKILL)
     bot.wait(10)
-    stack.slack.wait_for(lambda: gone(worker), timeout=30, what="the orphaned worker process gone")
+    stack.slack.wait_for(lambda: gone(worker), timeout=60, what="the orphaned worker process gone")
 
 
 def test_a_worker_that_dies_is_started_again_and_the_posts_stored_meanwhile_are_carded(stack, tmp_path):
