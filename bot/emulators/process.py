@@ -83,13 +83,13 @@ class BotProcess:
 
     def worker_pid(self) -> int | None:
         """The process's worker process (bot.worker_process), if it has one running."""
-        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
-            for pid in (task / "children").read_text().split():
-                try:
-                    if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text():
-                        return int(pid)
-                except OSError:  # it just exited
-                    continue
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if ppid == self.process.pid and "spawn_main" in (proc / "cmdline").read_text():
+                    return int(proc.name)
+            except (OSError, ValueError, IndexError):  # it just exited
+                continue
         return None
 
     def signal(self, sig: int = signal.SIGTERM) -> None:
