@@ -52,10 +52,6 @@ class WorkerProcess:
         self._started = 0.0
         self._stop = threading.Event()
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
     def start(self) -> "WorkerProcess":
         with self._lock:
             self._spawn()
@@ -72,7 +68,7 @@ class WorkerProcess:
         nudges_in.close()  # the worker's ends: when this process dies, the worker reads end-of-file
         reports_out.close()
         threading.Thread(target=self._listen, args=(reports,), name="worker-reports", daemon=True).start()
-        log.info("the %s runs in process %s", "scheduler and triage" if self.schedule else "triage", self._process.pid)
+        log.info("%s in process %s", "the scheduler and triage run" if self.schedule else "triage runs", self._process.pid)
 
     def _supervise(self) -> None:
         """A worker that died (a crash, the OOM killer) is replaced; what it had claimed is taken up again."""

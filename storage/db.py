@@ -203,7 +203,13 @@ class Database:
 
     @contextmanager
     def writing(self, *, urgent: bool = False) -> Iterator[Session]:
-        """A unit of work that writes, through the gate: `urgent` for what a caller is waiting on (a webhook's 200)."""
+        """A unit of work that writes, through the gate: `urgent` for what a caller is waiting on (a webhook's 200).
+
+        It queues before the session starts, not at its first write as other sessions
+        do: the ingest stages' transactions then start and end in one turn, and a
+        waiting store is seen at once.  Taking the gate at the first write instead gave
+        a backlog p99 of 12-29 ms against 13-16 ms (README, "Webhook acknowledgement").
+        """
         if self.gate is None:
             with self.session() as session:
                 yield session
