@@ -7,8 +7,11 @@ reasons such as ``("complaint", "angry", "48k followers", "mentions refund")``.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+
+from .caseless import Caseless
 
 CATEGORIES = ("complaint", "question", "praise", "spam", "other")
 PRIORITIES = ("low", "normal", "high", "urgent")  # in increasing order
@@ -23,12 +26,12 @@ ENGAGEMENT_URGENT = 500
 ANGRY = 0.6  # P(anger) from the model
 
 
-def _rx(*words: str) -> re.Pattern[str]:
-    return re.compile(r"\b(?:" + "|".join(words) + r")\b", re.I)
+def _rx(*words: str) -> Caseless:
+    return Caseless(r"\b(?:" + "|".join(words) + r")\b")
 
 
 # --- topics (first match wins, in this order) ---------------------------------------
-TOPIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+TOPIC_PATTERNS: tuple[tuple[str, Caseless], ...] = (
     ("refund", _rx(r"refund\w*", "money back", r"reimburs\w*", "charged?", r"overcharg\w*", "double charged", r"bill(?:ed|ing|s)?",
                    "invoice", "payment", "paid", "chargeback", "fee", "subscription", "cancel(?:l?ed|l?ing|lation)?")),
     # The outage words name a failure: a mere "site" or "network" is not one ("can't find it on the website").
@@ -59,7 +62,7 @@ def detect_topics(text: str) -> list[str]:
 
 
 # --- risk words that raise priority ------------------------------------------------
-URGENT_TERMS: tuple[tuple[str, re.Pattern[str]], ...] = (
+URGENT_TERMS: tuple[tuple[str, Caseless], ...] = (
     ("legal", _rx("legal", "lawyers?", "attorneys?", "solicitors?", "sue", "suing", "lawsuit", "court", "ombudsman", "trading standards",
                   "small claims")),
     ("safety", _rx("safety", "unsafe", "dangerous", r"hazard\w*", r"injur\w*", r"burn(?:ed|t|s)? (?:my|me|him|her|our)\b",
@@ -68,55 +71,51 @@ URGENT_TERMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("data breach", _rx("data breach", r"breach\w*", "leak(?:ed)? (?:my )?(?:data|details|information)", "hacked", r"fraud\w*",
                         "scam(?:med)?", "identity theft", "stolen (?:card|identity|data)", "unauthori[sz]ed")),
 )
-HIGH_TERMS: tuple[tuple[str, re.Pattern[str]], ...] = (
+HIGH_TERMS: tuple[tuple[str, Caseless], ...] = (
     ("refund", _rx(r"refund\w*", "money back", "chargeback")),
     ("cancel", _rx(r"cancel\w*", "close my account", "switching to", "leaving", "never (?:again|using|buying|flying|shopping)")),
     ("press", _rx("journalist", "reporter", "press", "news ?paper", "bbc", "watchdog")),
 )
 
 
-def risk_terms(text: str) -> tuple[list[str], list[str]]:
+#: Posts whose cues are remembered: routing, severity and priority ask about
+#: the same post several times in a row (the cues are pure functions of the text).
+_CUE_CACHE = 256
+
+
+@functools.lru_cache(maxsize=_CUE_CACHE)
+def risk_terms(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(urgent-level terms, high-level terms) mentioned in ``text``."""
-    urgent = [name for name, rx in URGENT_TERMS if rx.search(text)]
-    high = [name for name, rx in HIGH_TERMS if rx.search(text)]
+    urgent = tuple(name for name, rx in URGENT_TERMS if rx.search(text))
+    high = tuple(name for name, rx in HIGH_TERMS if rx.search(text))
     return urgent, high
 
 
 # --- category routing heuristics ------------------------------------------------------
-_SPAM = re.compile(
+_SPAM = Caseless(
     r"\b(?:follow (?:me|back|4 ?follow)|f4f|free (?:followers|likes|gift ?cards?|iphone|money|crypto)|"
     r"giveaway|(?:click|tap) (?:here|the link)|link in (?:my )?bio|dm (?:me )?for (?:promo|promotion|collab|business)|"
     r"promo ?code|earn \$?\d+|make money|work from home|onlyfans|crypto|bitcoin|forex|investment opportunity|"
-    r"airdrop|nft|casino|betting tips|cheap followers|buy followers|sugar daddy|100% (?:free|guaranteed))\b",
-    re.I,
-)
-_URLISH = re.compile(r"(?:https?://|www\.)\S+", re.I)
-_QUESTION_START = re.compile(
+    r"airdrop|nft|casino|betting tips|cheap followers|buy followers|sugar daddy|100% (?:free|guaranteed))\b")
+_URLISH = Caseless(r"(?:https?://|www\.)\S+")
+_QUESTION_START = Caseless(
     r"^(?:@\w+[\s,:]*)*(?:hi|hey|hello)?[\s,!]*(?:how|what|when|where|which|who|why|can|could|do|does|did|is|are|will|would|"
-    r"should|may|any ?one|anyone|is there|are there)\b",
-    re.I,
-)
+    r"should|may|any ?one|anyone|is there|are there)\b")
 # A question about the brand's products or rules, asked before anything went wrong
 # for the author: no "why", no "my", no "I" ("does the sale include the grinders?").
-_PLAIN_QUESTION = re.compile(
-    r"^(?:@\w+[\s,:]*)*(?:hi|hey|hello)?[\s,!]*(?:what|when|where|which|can|could|do|does|is|are|will|would|may|is there|are there)\b",
-    re.I,
-)
-_PROBLEM = re.compile(
+_PLAIN_QUESTION = Caseless(
+    r"^(?:@\w+[\s,:]*)*(?:hi|hey|hello)?[\s,!]*(?:what|when|where|which|can|could|do|does|is|are|will|would|may|is there|are there)\b")
+_PROBLEM = Caseless(
     r"\b(?:not|no|never|nothing|none|nobody|can'?t|cannot|won'?t|don'?t|didn'?t|doesn'?t|isn'?t|wasn'?t|aren'?t|haven'?t|hasn'?t|couldn'?t|"
     r"down|issues?|problems?|errors?|fault\w*|broken|broke|wrong|bad|fail\w*|crash\w*|glitch\w*|bug\w*|working|work|happening|going on|"
-    r"hell|heck|up with|gives|reason|still|late|delay\w*|cancel\w*|refund\w*|charged?|fix\w*|help)\b",
-    re.I,
-)
-_FIRST_PERSON = re.compile(r"\b(?:my|mine|i|i'?m|i'?ve|i'?d|me|we|our|us|we'?ve|we'?re)\b", re.I)
-_QUESTION_ASK = re.compile(r"\b(?:i was wondering|quick question|wondering if|can you (?:tell|help|confirm|check)|"
-                           r"do you (?:know|have|ship|sell|deliver)|is it possible)\b", re.I)
-_PRAISE = re.compile(
+    r"hell|heck|up with|gives|reason|still|late|delay\w*|cancel\w*|refund\w*|charged?|fix\w*|help)\b")
+_FIRST_PERSON = Caseless(r"\b(?:my|mine|i|i'?m|i'?ve|i'?d|me|we|our|us|we'?ve|we'?re)\b")
+_QUESTION_ASK = Caseless(r"\b(?:i was wondering|quick question|wondering if|can you (?:tell|help|confirm|check)|"
+                           r"do you (?:know|have|ship|sell|deliver)|is it possible)\b")
+_PRAISE = Caseless(
     r"\b(?:thanks?|thank you|thx|ty|cheers|love|loving|loved|great|awesome|amazing|excellent|brilliant|perfect|fantastic|"
     r"wonderful|superb|kudos|shout ?out|well done|appreciate\w*|best|happy|delighted|impressed|legend|you rock|props)\b|"
-    r"[\u2764\U0001F496\U0001F495\U0001F60D\U0001F44D\U0001F64F\U0001F389\U0001F44F\U0001F970\U0001F60A]",
-    re.I,
-)
+    r"[\u2764\U0001F496\U0001F495\U0001F60D\U0001F44D\U0001F64F\U0001F389\U0001F44F\U0001F970\U0001F60A]")
 _REAL_WORD = re.compile(r"(?<![\w@#])[A-Za-z][A-Za-z']{0,24}(?![\w])")
 
 
@@ -139,7 +138,7 @@ def looks_like_question(text: str) -> bool:
     return "?" in text or bool(_QUESTION_START.search(text)) or bool(_QUESTION_ASK.search(text))
 
 
-_NOT_PRAISE = re.compile(r"\b(?:my|our|your|their|his|her|at) best\b|\bbest (?:before|price|way|time)\b", re.I)
+_NOT_PRAISE = Caseless(r"\b(?:my|our|your|their|his|her|at) best\b|\bbest (?:before|price|way|time)\b")
 
 
 def looks_like_praise(text: str, sentiment: float) -> bool:
@@ -179,9 +178,9 @@ NEGATIVE_EMOJI = re.compile(
     r"(?<![\w:])(?::-?\(+|: \(|:'\(|D:)(?!\w)"
 )
 #: Hashtags that say it: #fail, #neveragain, #badservice.
-NEGATIVE_TAG = re.compile(r"#(?:\w*fail|nogood|notgood|disappointed|unacceptable|worst\w*|bad\w*service|neveragain|shameonyou|\w*sucks)\b", re.I)
+NEGATIVE_TAG = Caseless(r"#(?:\w*fail|nogood|notgood|disappointed|unacceptable|worst\w*|bad\w*service|neveragain|shameonyou|\w*sucks)\b")
 #: Sarcasm: praise words turned upside down.
-SARCASM = re.compile(
+SARCASM = Caseless(
     r"\b(?:(?:cool|great|nice|thanks|awesome|perfect|brilliant|fantastic|amazing|lovely|wonderful|super|sweet|love it|love that)"
     r"[,.!]*\s+(?:another|again|more|yet another|one more|no|zero|still|nothing|as (?:always|usual))\b|"
     r"cool cool cool|oh (?:great|good|joy|wonderful|perfect|brilliant|fantastic|nice|wow)|just (?:great|perfect|brilliant|fantastic|lovely|what i needed)|"
@@ -193,11 +192,9 @@ SARCASM = re.compile(
     r"so glad i (?:paid|waited|chose|trusted)|(?:great|nice|good|fantastic|brilliant|amazing|stellar|well done|superb) (?:job|work)?\s*(?:on )?"
     r"(?:breaking|losing|ruining|cancell?ing|deleting|charging|crashing|ignoring)|(?:great|nice|fantastic|brilliant|amazing|stellar) (?:job|work|service)[,.!]* (?:really|not|as if)|"
     r"best (?:customer )?service ever[.!]*\s*(?:not|/s)|10/10 would not|totally worth (?:the|it)[.!]*\s*(?:not|/s)|"
-    r"(?:^|\s)/s\b|#sarcasm|[.!]\s*not[.!]*$)",
-    re.I,
-)
+    r"(?:^|\s)/s\b|#sarcasm|[.!]\s*not[.!]*$)")
 #: Something that went wrong for the author.
-FAILURE = re.compile(
+FAILURE = Caseless(
     r"\b(?:outages?|down again|(?:is|was|are|went|still|keeps? going) down|broke|broken|breaking|crash(?:ed|es|ing)?|"
     r"charg(?:e|ed|ing) (?:me |us )?(?:twice|double|two times|again)|hung up on|hangs? up on|(?:\d+|an?) (?:minute|min|hour) hold|"
     r"no (?:parcel|package|delivery|order|refund|money|service|signal|wifi)|"
@@ -211,34 +208,29 @@ FAILURE = re.compile(
     r"(?:want|need|give me|where is|where'?s) (?:my |a )?(?:money back|refund)|(?:still )?no refund|"
     r"wrong (?:item|order|size|colou?r|product|amount)|error(?: code)? \d+|keeps? (?:crashing|failing|freezing|logging me out|cancell?ing)|"
     r"(?:day|week|month) \d+\b(?! of the)|refund[.!]+ now|\d+(?:st|nd|rd|th) (?:email|call|message|attempt|complaint) |(?:\d+(?:st|nd|rd|th)|third|fourth|fifth) time (?:this (?:week|month)|in a row|today|asking|i'?ve|we'?ve)|"
-    r"(?:\d+(?:st|nd|rd|th)|second|third|fourth|fifth) (?:day|week|month) (?:running|in a row))",
-    re.I,
-)
+    r"(?:\d+(?:st|nd|rd|th)|second|third|fourth|fifth) (?:day|week|month) (?:running|in a row))")
 #: Short complaints that say nothing but the grievance.
-GRIEVANCE = re.compile(
+GRIEVANCE = Caseless(
     r"\b(?:unacceptable|not (?:impressed|happy|good enough|ok(?:ay)?|acceptable)|(?:zero|0|one|1|no) stars?|if i could give (?:zero|0|no|negative)|"
     r"waste of (?:money|time)|rip.?off|scam(?:mers?|med)?|(?:what a|this is a|absolute|total) (?:joke|shambles|disgrace|mess)|"
     r"never again|never (?:using|buying|flying|ordering|shopping)|fix (?:it|this|your)|sort (?:it|this) out|(?:where|wheres|where'?s) (?:is )?my\b|"
     r"still nothing|nothing yet|any updates?\??|hello\?{2,}|anyone\?{2,}|anybody\?|seriously\?|do better|shame on you|sort yourselves out|"
     r"get your act together|how hard is it|how is (?:this|it|that) (?:ok|okay|acceptable|legal|fair)|cancel(?:ling)? my (?:subscription|account|order|membership)|"
-    r"want to speak to|(?:i want|i'?d like) (?:a|my) (?:refund|money back)|refund(?:[.!]+| me) now)",
-    re.I,
-)
+    r"want to speak to|(?:i want|i'?d like) (?:a|my) (?:refund|money back)|refund(?:[.!]+| me) now)")
 #: Strong words that are a grievance only when said to someone (a post
 #: addressed to the brand), not in a tweet about a football match.
-HARSH = re.compile(
+HARSH = Caseless(
     r"\b(?:ridiculous|disgrace(?:ful)?|pathetic|useless|worst|terrible|awful|horrible|horrendous|appalling|shocking|disgusting|dreadful|abysmal|"
     r"atrocious|wtf|fed up|sick (?:and tired )?of|tired of|had enough|disappoint(?:ed|ing|ment)|frustrat(?:ed|ing)|furious|livid|fuming|gutted|"
-    r"let down|rude|incompetent|clueless|a joke|sucks?|hate|nightmare)\b",
-    re.I,
-)
+    r"let down|rude|incompetent|clueless|a joke|sucks?|hate|nightmare)\b")
 #: Emoji that are anger or contempt, not just sadness.
 ANGRY_EMOJI = re.compile("[\U0001F621\U0001F92C\U0001F620\U0001F624\U0001F644\U0001F612\U0001F44E\U0001F4A9\U0001F921\U0001F595\U0001F47F]")
 _ADDRESSED = re.compile(r"(?<![\w@])@\w+")
-_BUT = re.compile(r"\b(?:but|however|although|though|except|shame (?:that|about|you|it|they|the)|pity|if only|wish (?:you|it|they))\b", re.I)
+_BUT = Caseless(r"\b(?:but|however|although|though|except|shame (?:that|about|you|it|they|the)|pity|if only|wish (?:you|it|they))\b")
 
 
-def negative_cues(text: str) -> list[str]:
+@functools.lru_cache(maxsize=_CUE_CACHE)
+def negative_cues(text: str) -> tuple[str, ...]:
     """Why a post is not praise, whatever the model says.
 
     "angry emoji", "sarcasm", "names a failure" and "grievance" also make a
@@ -258,14 +250,14 @@ def negative_cues(text: str) -> list[str]:
         found.append("grievance")
     elif HARSH.search(text):
         found.append("harsh words")
-    return found
+    return tuple(found)
 
 
 #: Cues that only keep a post from praise.
 SOFT_CUES = frozenset({"sad emoji", "harsh words"})
 
 
-_IF_CLAUSE = re.compile(r"\b(?:if|in case|incase|should|what happens (?:if|when)|when)\b[^?.!;]*", re.I)
+_IF_CLAUSE = Caseless(r"\b(?:if|in case|incase|should|what happens (?:if|when)|when)\b[^?.!;]*")
 
 
 def asked_about(text: str) -> bool:
@@ -471,7 +463,7 @@ def priority(inp: PriorityInputs) -> tuple[str, tuple[str, ...]]:
         raise_to(3 if engagement >= ENGAGEMENT_URGENT else 2)
 
     urgent, high = risk_terms(inp.text)
-    urgent += [t for t in inp.extra_urgent if t not in urgent]
+    urgent = urgent + tuple(t for t in inp.extra_urgent if t not in urgent)
     for term in urgent:
         reasons.append(f"mentions {term}")
         raise_to(3)
