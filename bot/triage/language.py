@@ -91,8 +91,10 @@ class _Detector:
 _detector = _Detector()
 
 
-def _looks_english(words: list[str], text: str) -> bool:
-    if not text.isascii():
+def _looks_english(words: list[str]) -> bool:
+    # The words, not the whole text: an emoji or a curly quote beside plain
+    # English words must not cost a lingua call.
+    if not "".join(words).isascii():
         return False
     common = sum(len(w) > 1 and w.lower() in _ENGLISH for w in words)  # "a" is also Italian, Portuguese...
     if len(words) <= 2:
@@ -110,7 +112,7 @@ def detect(text: str) -> str:
         if rx.search(body):
             # Japanese mixes kanji with kana, so kana first; han alone is Chinese.
             return code
-    if _looks_english(words, body):
+    if _looks_english(words):
         return "en"
     letters = sum(len(w) for w in words)
     if letters < 4:
