@@ -63,7 +63,8 @@ from bot.emulators.process import BotProcess  # noqa: E402
 from bot.emulators.stack import X_SECRET, LocalStack, Server  # noqa: E402
 from bot.emulators.x import sign_webhook  # noqa: E402
 from bot.flows import workflows  # noqa: E402
-from bot.triage import classify, suggest_reply  # noqa: E402
+from bot.serve import freeze_startup_objects  # noqa: E402
+from bot.triage import classify, clear_caches, suggest_reply  # noqa: E402
 from bot.triage.model import get_model, unsure  # noqa: E402
 from storage import models as m  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -219,9 +220,8 @@ def two_stages(db: Database, posts: list[Post], batch: int, profile: bool = Fals
 
 
 def forget_scores() -> None:
-    """Each line scores the same posts: the encoder must not remember them from the line before."""
-    if get_model().encoder is not None:
-        get_model().encoder.clear_cache()
+    """Each line triages the same posts: nothing may be remembered (scores, words, cues) from the line before."""
+    clear_caches()
 
 
 @contextlib.contextmanager
@@ -358,6 +358,7 @@ def main() -> None:
         sys.setswitchinterval(args.switch_interval)
     classify("warm up the models")  # model load is not ingest
     classify("@acme mi pedido nunca llegó")  # nor lingua's
+    freeze_startup_objects()  # as the worker process does once its models are loaded
     posts = make_posts(args.posts)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -94,7 +94,7 @@ def main() -> int:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline, make_union
 
-    from bot.triage import classify
+    from bot.triage import classify, clear_caches
     from bot.triage.model import get_model, normalize
     from bot.triage.training.train import load_rows
 
@@ -145,8 +145,7 @@ def main() -> int:
     print(f"{'pipeline':<20} {'posts/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     print("-" * 58)
     for name, fn in cases:
-        if model.encoder is not None:
-            model.encoder.clear_cache()  # each line reads the same posts: time the model, not the remembered scores
+        clear_caches()  # each line reads the same posts: time the models, not what they remember
         lat = time_calls(fn, sample, args.repeat)
         print(
             f"{name:<20} {len(lat) / lat.sum():>10,.0f} {np.percentile(lat, 50) * 1e3:>8.3f} "
@@ -182,12 +181,14 @@ def main() -> int:
         p = preds[t]
         return rules.route(t, is_complaint=p.is_complaint, sentiment=p.sentiment, score=p.score, threshold=threshold, borderline=0.0)
 
+    clear_caches()
     row("rules: cues + category", time_calls(decide, sample, args.repeat))
+    clear_caches()
     row("rules: cues alone", time_calls(rules.negative_cues, sample, args.repeat))
     row("classify() foreign posts", time_calls(classify, foreign * 5, 1))
 
     backlog = sample[:1000]
-    forget = model.encoder.clear_cache if model.encoder is not None else (lambda: None)
+    forget = clear_caches
     forget()
     t0 = time.perf_counter()
     for t in backlog:

@@ -24,7 +24,7 @@ from . import multilingual, rules
 from .model import Prediction, clean_text, get_model
 from .suggest import suggest_reply
 
-__all__ = ["Triage", "classify", "classify_batch", "suggest_reply"]
+__all__ = ["Triage", "classify", "classify_batch", "clear_caches", "suggest_reply"]
 
 #: The reason a card shows for a post the model could not read.
 NOT_TRAINED = "triage not trained on this language"
@@ -92,6 +92,13 @@ def classify_batch(posts: Sequence[str | Mapping[str, Any]]) -> list[Triage]:
         else:
             out.append(_untrained(cleaned[i], languages[i], *args))
     return out
+
+
+def clear_caches() -> None:
+    """Forget every remembered result (words' n-grams, encoder scores, cues): a benchmark times the work, not the memory."""
+    get_model().clear_caches()
+    rules.risk_terms.cache_clear()
+    rules.negative_cues.cache_clear()
 
 
 def triage_from(text: str, prediction: Prediction, *, threshold: float | None = None, borderline: float | None = None) -> Triage:
