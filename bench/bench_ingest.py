@@ -117,13 +117,14 @@ def texts(n: int) -> list[str]:
     return [rows[i % len(rows)] for i in range(n)]
 
 
-def make_posts(n: int, start: int = 0) -> list[Post]:
+def make_posts(n: int, start: int = 0, bodies: list[str] | None = None) -> list[Post]:
+    """Posts of ``texts(n)`` (or ``bodies``); authors take turns, 700 of them, so none posts twice within a batch."""
     now = datetime.now(timezone.utc)
     return [
         Post(network="x", external_id=str(10_000_000 + start + i), text=text,
              author=Author(external_id=str(500 + i % 700), handle=f"user{i % 700}", name=f"User {i % 700}", followers=(i * 37) % 5000),
              created_at=now, conversation_id=str(10_000_000 + start + i))
-        for i, text in enumerate(texts(n))
+        for i, text in enumerate(texts(n) if bodies is None else bodies)
     ]
 
 
@@ -179,7 +180,7 @@ def one_by_one(db: Database, posts: list[Post]) -> Clock:
     return clock
 
 
-def two_stages(db: Database, posts: list[Post], batch: int, profile: bool = False) -> tuple[Clock, dict[str, float]]:
+def two_stages(db: Database, posts: list[Post], batch: int, profile: bool = False, stream: str = "x:mentions") -> tuple[Clock, dict[str, float]]:
     """Both stages as `poll` runs them; also how long storing and classifying took of the whole."""
     rt = SimpleNamespace(db=db, config=FileConfig(), channel="C1", stopping=threading.Event())
     parts = {"store": 0.0, "classify": 0.0}
@@ -201,7 +202,7 @@ def two_stages(db: Database, posts: list[Post], batch: int, profile: bool = Fals
         start = time.perf_counter()
         with db.session() as session:
             ingest.store(session, posts, own_ids=set())
-            session.add(m.Cursor(stream="x:mentions", value=posts[-1].external_id))
+            session.add(m.Cursor(stream=stream, value=posts[-1].external_id))
         parts["store"] = time.perf_counter() - start
         result = workflows.triage_stored(rt, batch=batch, classifier=timed_classifier)
     elapsed = clock.wall
@@ -242,6 +243,46 @@ def encoder_share(posts: list[Post]) -> str:
     band = model.encoder.meta["blend"].get("cascade")
     ngram = np.array([p.score for p in copy.copy(model).attach_encoder(None).predict_many([p.text for p in posts])])
     return f"the encoder read {int(unsure(ngram, band).sum())} of {len(posts)} posts (n-gram score inside {tuple(band) if band else 'everything'})"
+
+
+def unseen(folder: Path, batch: int, folds: int = 10) -> None:
+    """socialdesk on dev posts its n-gram model never saw: for each of 10 folds, a model fitted on the
+    other nine ingests the fold (the shipped encoder read every post in training, which changes its
+    scores, not its cost). The dev line reads fewer posts with the encoder than new traffic would."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from bot.triage.model import set_model
+    from bot.triage.training import train as train_mod
+
+    rows = train_mod.load_rows()
+    shipped = get_model()
+    db = fresh_db(folder, "unseen")  # one database for all folds, as one bot would have
+    wall = cpu = 0.0
+    read = 0
+    spent: dict[str, float] = {}
+    try:
+        split = StratifiedKFold(folds, shuffle=True, random_state=train_mod.CV_SEED).split(rows, train_mod._labels(rows))
+        for k, (fit, held) in enumerate(split):
+            model = train_mod.fit_model(rows=[rows[i] for i in fit], tune_threshold=False).attach_encoder(shipped.encoder)
+            set_model(model)
+            model.predict("warm up")  # builds the model's fast path, as loading does in the bot
+            freeze_startup_objects()  # as the worker does with its model
+            clear_caches()
+            fold = make_posts(len(held), start=len(rows) * k, bodies=[rows[i]["text"] for i in held])
+            clock, parts = two_stages(db, fold, batch, stream=f"x:fold{k}")
+            wall, cpu = wall + clock.wall, cpu + clock.cpu
+            for name, t in parts.items():
+                spent[name] = spent.get(name, 0.0) + t
+            read += model.encoder.cache_counts()[0]
+    finally:
+        set_model(shipped)
+    posts = make_posts(len(rows), bodies=[r["text"] for r in rows])
+    floor = minimal_loop(fresh_db(folder, "unseen-floor"), posts)
+    print(f"ingest of the {len(posts)} dev posts, each triaged by an n-gram model fitted without it ({folds} folds), one core")
+    print(f"  {'minimal loop: store + cursor, no triage':<48} {len(posts) / floor.wall:>8.0f} posts/s   {len(posts) / floor.cpu:>8.0f} posts/CPU-s")
+    print(f"  {'socialdesk: stored, then triaged in batches':<48} {len(posts) / wall:>8.0f} posts/s   {len(posts) / cpu:>8.0f} posts/CPU-s")
+    print(f"    the encoder ran on {read} of {len(posts)} posts")
+    print("    socialdesk's wall time: " + ", ".join(f"{name} {100 * t / wall:.0f}%" for name, t in spent.items()))
 
 
 def bare_webhook_app() -> Starlette:
@@ -344,6 +385,7 @@ def main() -> None:
     parser.add_argument("--texts", choices=("dev", "incidents"), default="dev", help="the posts to ingest (see SOURCE)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--skip-webhooks", action="store_true")
+    parser.add_argument("--unseen", action="store_true", help="ingest the dev posts with n-gram models that never saw them (10 folds, ~2 min of fitting)")
     parser.add_argument("--settle-batch", type=int, default=workflows.SETTLE_BATCH)
     parser.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval for the bot (s)")
     parser.add_argument("--send", nargs=2, metavar=("URL", "BODIES"), help=argparse.SUPPRESS)  # the sender process
@@ -359,6 +401,10 @@ def main() -> None:
     classify("warm up the models")  # model load is not ingest
     classify("@acme mi pedido nunca llegó")  # nor lingua's
     freeze_startup_objects()  # as the worker process does once its models are loaded
+    if args.unseen:
+        with tempfile.TemporaryDirectory() as tmp:
+            unseen(Path(tmp), args.batch)
+        return
     posts = make_posts(args.posts)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
