@@ -152,8 +152,10 @@ def main() -> int:
             f"{np.percentile(lat, 99) * 1e3:>8.3f} {lat.max() * 1e3:>8.3f}"
         )
     # worst case input size
-    long = ("@acme " + "my order never arrived and nobody answers " * 300)[:10_000]
-    lat = time_calls(classify, [long] * 200, 1)
+    # distinct posts, so the encoder reads each (its first tokens differ)
+    longs = [(f"@acme post {i} " + "my order never arrived and nobody answers " * 300)[:10_000] for i in range(200)]
+    clear_caches()
+    lat = time_calls(classify, longs, 1)
     print(f"{'classify() 10k chars':<20} {len(lat) / lat.sum():>10,.0f} {np.percentile(lat, 50) * 1e3:>8.3f} "
           f"{np.percentile(lat, 99) * 1e3:>8.3f} {lat.max() * 1e3:>8.3f}")
     import csv

@@ -44,6 +44,9 @@ class Recipe:
     #: Weight of the auxiliary severity loss (0 none .. 4 blame, X-CI labels):
     #: a finer grading of the complaint label itself.  Not exported either.
     severity_weight: float = 0.0
+    #: Transformer layers kept from the base model's bottom up (MiniLM-L6 has
+    #: 6).  The encoder's cost per token is almost all in its layers.
+    layers: int = 6
 
 
 #: Sentiment label -> class of the auxiliary head; rows without one are ignored.
@@ -91,7 +94,7 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def build_net(base: Path, *, severity_head: bool = False) -> Any:
+def build_net(base: Path, *, severity_head: bool = False, layers: int | None = None) -> Any:
     torch = _torch()
     from transformers import AutoModel
 
@@ -103,6 +106,9 @@ def build_net(base: Path, *, severity_head: bool = False) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.encoder = AutoModel.from_pretrained(str(base))
+            if layers is not None and layers < self.encoder.config.num_hidden_layers:
+                self.encoder.encoder.layer = self.encoder.encoder.layer[:layers]
+                self.encoder.config.num_hidden_layers = layers
             self.dropout = torch.nn.Dropout(0.1)
             self.head = torch.nn.Linear(self.encoder.config.hidden_size, 2)
             self.sentiment = torch.nn.Linear(self.encoder.config.hidden_size, len(SENTIMENTS))
@@ -162,7 +168,7 @@ def fine_tune(
     if severities is not None:
         sev[:] = [severity_class(v) for v in severities]
     tokenize = Tokenize(base, recipe.max_tokens)
-    net = build_net(base, severity_head=recipe.severity_weight > 0)
+    net = build_net(base, severity_head=recipe.severity_weight > 0, layers=recipe.layers)
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     per_epoch = math.ceil(len(y) / recipe.batch_size)
@@ -310,6 +316,9 @@ def export(net: Any, out_dir: Path | str, *, extra_meta: dict[str, Any] | None =
     work.chmod(0o755)  # mkdtemp makes it private; the bot may run as another user
     try:
         ids, mask = net.tokenize(["@supporthandle my order never arrived"])
+        # Eager attention traces to about 150 fewer graph nodes than SDPA's
+        # mask handling: the same numbers, about 4% less time per post.
+        net.encoder.set_attn_implementation("eager")
         fp32 = work / "model.fp32.onnx"
         with warnings.catch_warnings():  # tracer notes about shapes that dynamic_axes covers
             warnings.simplefilter("ignore")
