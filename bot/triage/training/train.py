@@ -55,8 +55,8 @@ BLEND_THRESHOLD = 0.5
 #: that the out-of-fold recall of the blend on every post holds (a 0.1 edge cost
 #: 0.007 and missed "your kettle leaks after a week").  Above the high edge the
 #: encoder could only talk a sure complaint down: at 0.8 rather than 0.9 recall
-#: rises (0.875 against 0.868), F-beta(1.25) holds and the encoder reads 10% fewer
-#: posts, for 0.003 F1.  docs/triage-research.md, "Cascade".
+#: rises (0.865 against 0.856), F-beta(1.25) holds and the encoder reads 10% fewer
+#: posts, for 0.002 F1.  docs/triage-research.md, "Cascade".
 CASCADE = (0.03, 0.8)
 #: Folds of the reported cross-validation: 10 folds train on 90% of the file,
 #: the closest to the shipped model, which trains on all of it.

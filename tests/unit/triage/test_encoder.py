@@ -21,13 +21,13 @@ from tests.helpers import ROOT
 
 CV_SCORES = ROOT / "tests" / "data" / "encoder_cv_scores.csv"
 # Out-of-fold scores of `python -m bot.triage.training.train --evaluate --encoder` (10
-# folds, seed 42; each fold's fine-tune exported block-wise int8, as shipped
-# until the per-channel export, and scored one post at a time).  Blended through
-# the cascade (encoder only where the n-gram score is in (0.03, 0.8)):
-# P=0.802 R=0.875 F1=0.837 macro-F1=0.870 (the earlier (0.03, 0.9) band: P=0.814
-# R=0.868 F1=0.840); every post blended: P=0.815 R=0.865 F1=0.840
-# macro-F1=0.873.  (Issue #5 aims at 0.85 / 0.88; see README.)
-PINNED = {"recall": 0.875, "f1": 0.837, "macro_f1": 0.870}
+# folds, seed 42; each fold's fine-tune exported as shipped: eager attention,
+# int8 weights per output channel, and scored one post at a time; re-run on 30
+# Nov).  Blended through the cascade (encoder only where the n-gram score is in
+# (0.03, 0.8)): P=0.810 R=0.865 F1=0.837 macro-F1=0.871 (the earlier (0.03, 0.9)
+# band: P=0.823 R=0.856 F1=0.839); every post blended: P=0.827 R=0.852 F1=0.839
+# macro-F1=0.874.  (Issue #5 aims at 0.85 / 0.88; see README.)
+PINNED = {"recall": 0.865, "f1": 0.837, "macro_f1": 0.871}
 TOLERANCE = 0.01
 
 
