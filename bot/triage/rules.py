@@ -111,7 +111,7 @@ _PROBLEM = Caseless(
     r"hell|heck|up with|gives|reason|still|late|delay\w*|cancel\w*|refund\w*|charged?|fix\w*|help)\b")
 _FIRST_PERSON = Caseless(r"\b(?:my|mine|i|i'?m|i'?ve|i'?d|me|we|our|us|we'?ve|we'?re)\b")
 _QUESTION_ASK = Caseless(r"\b(?:i was wondering|quick question|wondering if|can you (?:tell|help|confirm|check)|"
-                           r"do you (?:know|have|ship|sell|deliver)|is it possible)\b")
+                         r"do you (?:know|have|ship|sell|deliver)|is it possible)\b")
 _PRAISE = Caseless(
     r"\b(?:thanks?|thank you|thx|ty|cheers|love|loving|loved|great|awesome|amazing|excellent|brilliant|perfect|fantastic|"
     r"wonderful|superb|kudos|shout ?out|well done|appreciate\w*|best|happy|delighted|impressed|legend|you rock|props)\b|"
