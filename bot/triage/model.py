@@ -303,17 +303,17 @@ class TriageModel:
         state.pop("_encoder", None)
         return state
 
-    # --- the encoder beside the n-gram model --------------------------------------
-    #
-    # The complaint score is a fixed blend of the two models' probabilities;
-    # the weight and threshold were chosen once, before cross-validation, and
-    # are kept in the encoder's meta.json with the figures they gave.
-
     def clear_caches(self) -> None:
         """Forget remembered words and scores (a benchmark times the models, not the caches)."""
         self._fast()["char"].clear_cache()
         if self.encoder is not None:
             self.encoder.clear_cache()
+
+    # --- the encoder beside the n-gram model --------------------------------------
+    #
+    # The complaint score is a fixed blend of the two models' probabilities;
+    # the weight and threshold were chosen once, before cross-validation, and
+    # are kept in the encoder's meta.json with the figures they gave.
 
     @property
     def encoder(self) -> Any | None:

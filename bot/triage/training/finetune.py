@@ -317,7 +317,8 @@ def export(net: Any, out_dir: Path | str, *, extra_meta: dict[str, Any] | None =
     try:
         ids, mask = net.tokenize(["@supporthandle my order never arrived"])
         # Eager attention traces to about 150 fewer graph nodes than SDPA's
-        # mask handling: the same numbers, about 4% less time per post.
+        # mask handling: the same numbers, about 4% less time per post.  The
+        # net keeps it afterwards (torch_scores gives the same scores).
         net.encoder.set_attn_implementation("eager")
         fp32 = work / "model.fp32.onnx"
         with warnings.catch_warnings():  # tracer notes about shapes that dynamic_axes covers
