@@ -1,7 +1,7 @@
 """Ingest benchmark: posts/s through store + triage + cases on one core, and webhook acknowledgement latency.
 
-    python bench/bench_ingest.py [--posts 3000] [--texts dev|incidents] [--webhooks 400] [--batch 64] [--profile]
-    python bench/bench_ingest.py --unseen
+    python bench/bench_ingest.py [--posts 3000] [--texts dev|incidents] [--authors 700] [--webhooks 400] [--batch 64] [--profile]
+    python bench/bench_ingest.py --unseen [--authors 700]
 
 Throughput: one process pinned to one core, a fresh SQLite file per line, the
 shipped dev texts (real complaint-set tweets), the full default triage (language,
@@ -106,7 +106,7 @@ def pct(values: list[float], p: float) -> float:
 #: Which posts to ingest: "dev", the complaint set's real tweets (the n-gram model was trained on
 #: them, so it is surer of them than of new posts), or "incidents", the labelled burst set written
 #: for the grouping benchmark (short posts no model was trained on).
-SOURCE = {"texts": "dev"}
+SOURCE = {"texts": "dev", "authors": 700}
 INCIDENT_SET = Path(__file__).resolve().parents[1] / "tests" / "data" / "incident_set.jsonl"
 
 
@@ -123,11 +123,14 @@ def texts(n: int) -> list[str]:
 
 
 def make_posts(n: int, start: int = 0, bodies: list[str] | None = None) -> list[Post]:
-    """Posts of ``texts(n)`` (or ``bodies``); authors take turns, 700 of them, so none posts twice within a batch."""
+    """Posts of ``texts(n)`` (or ``bodies``); authors take turns, 700 of them by default, so none posts twice within a batch
+    (``--authors 50``: a crisis, where the same people complain again and again)."""
     now = datetime.now(timezone.utc)
+    authors = SOURCE["authors"]
     return [
         Post(network="x", external_id=str(10_000_000 + start + i), text=text,
-             author=Author(external_id=str(500 + i % 700), handle=f"user{i % 700}", name=f"User {i % 700}", followers=(i * 37) % 5000),
+             author=Author(external_id=str(500 + i % authors), handle=f"user{i % authors}", name=f"User {i % authors}",
+                           followers=(i * 37) % 5000),
              created_at=now, conversation_id=str(10_000_000 + start + i))
         for i, text in enumerate(texts(n) if bodies is None else bodies)
     ]
@@ -388,6 +391,7 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=workflows.CLASSIFY_BATCH)
     parser.add_argument("--texts", choices=("dev", "incidents"), default="dev", help="the posts to ingest (see SOURCE)")
+    parser.add_argument("--authors", type=int, default=SOURCE["authors"], help="how many people post, taking turns")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--skip-webhooks", action="store_true")
     parser.add_argument("--unseen", action="store_true", help="ingest the dev posts with n-gram models that never saw them (10 folds, ~2 min of fitting)")
@@ -399,7 +403,7 @@ def main() -> None:
         send(*args.send)
         return
     where = pin_one_core()
-    SOURCE["texts"] = args.texts
+    SOURCE["texts"], SOURCE["authors"] = args.texts, args.authors
     workflows.CLASSIFY_BATCH, workflows.SETTLE_BATCH = args.batch, args.settle_batch
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
