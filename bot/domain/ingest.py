@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Callable, Collection, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -55,9 +55,10 @@ class IngestResult:
     dropped: int = 0    # hidden: spam, the brand's own posts, quiet search hits (stored, counted, reviewable)
     lane: int = 0       # listed in the low-priority lane
     set_aside: int = 0  # triage or its case failed: carded as not triaged, or put in the lane (triage_error says why)
-    # `settle` only, not summed by `add`: the posts it left claimed, in order, and the first of them if it must be triaged again.
+    # `settle` only, not summed by `add`: the posts it left claimed, in order, and the complaint cases it
+    # opened per (network, author), for the caller to count once they are committed.
     unsettled: list[int] = field(default_factory=list)
-    triage_again: int | None = None
+    complaints_opened: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def add(self, other: IngestResult) -> IngestResult:
         self.stored += other.stored
@@ -316,6 +317,12 @@ class _Threads:
         self.parents[(post.network, post.external_id)] = case
 
 
+def _counting(triage: Triage, opened_in_batch: int) -> Triage:
+    if not opened_in_batch or triage.inputs is None:
+        return triage
+    return triage.counting(triage.inputs.prior_complaints + opened_in_batch)
+
+
 def _with_verdict(triage: Triage, verdict: str) -> Triage:
     if verdict != "negative":
         return triage
@@ -366,19 +373,18 @@ def similar_reply(session: Session, network: str, topic: str, text: str, *, min_
 
 def settle(
     session: Session, token: str, outcomes: dict[int, Triage | Exception], *, config: FileConfig, channel: str, now: datetime | None = None,
-    complained: set[tuple[str, str]] | None = None, retriaged: Collection[int] = (), stop_early: Callable[[], bool] | None = None,
+    complained: Mapping[tuple[str, str], int] | None = None, stop_early: Callable[[], bool] | None = None,
 ) -> IngestResult:
     """Open or join a case for each claimed post, in id order; posts whose claim was taken over are left alone.
 
     Routing decides card, lane or hidden exactly as for a post triaged alone; a post
     whose triage raised is carded as "not triaged", with the reason.
 
-    A post whose author got a complaint case earlier in the same batch was triaged
-    without counting it. It is not triaged again here, inside the write transaction
-    (that held the write lock through the encoder, and webhooks waited seconds to
-    store): settle stops before it, leaves it and the posts after it claimed, and
-    lists them in `unsettled`; the caller triages it again with the complaint counted
-    (`retriaged`) and settles the rest, passing the same `complained` set along.
+    A post whose author got a complaint case earlier in the same triage batch was
+    triaged without counting it: `complained` counts those cases per (network,
+    author) that earlier calls committed, `complaints_opened` those of this call, and
+    the post's priority is derived again with them counted (`Triage.counting`), as
+    if it had been triaged after them.
 
     `stop_early` is asked between posts: when it says yes (a webhook waits for the
     write lock), settle stops the same way after the posts it has placed, so the
@@ -386,7 +392,7 @@ def settle(
     """
     now = now or utcnow()
     result = IngestResult()
-    complained = set() if complained is None else complained  # authors given a complaint case in this batch
+    complained = complained or {}
     # Only the holder of the claim settles a post: one UPDATE takes them all, and says which are still ours.
     ours = set(session.scalars(
         update(m.Post)
@@ -408,10 +414,6 @@ def settle(
             post = rows[post_id]
             outcome = outcomes[post_id]
             failed = isinstance(outcome, Exception)
-            if (not failed and post_id not in retriaged and (post.network, post.author_external_id) in complained
-                    and threads.case_for(post) is None):
-                result.unsettled, result.triage_again = order[index:], post_id
-                break
             if index and stop_early is not None and stop_early():
                 result.unsettled = order[index:]
                 break
@@ -422,7 +424,8 @@ def settle(
                 result.set_aside += 1
                 triage = not_triaged(outcome)
             else:
-                triage = _with_verdict(outcome, post.verdict)
+                author = (post.network, post.author_external_id)
+                triage = _with_verdict(_counting(outcome, complained.get(author, 0) + result.complaints_opened[author]), post.verdict)
             case = threads.case_for(post)
             post.category = triage.category
             if case is not None:
@@ -462,7 +465,7 @@ def settle(
             session.add(case)
             threads.opened(post, case)
             if triage.category == "complaint":
-                complained.add((post.network, post.author_external_id))
+                result.complaints_opened[(post.network, post.author_external_id)] += 1
             placed.append((post, case, triage))
     if result.unsettled:  # still claimed by this token (and alive): the caller settles them next
         session.execute(update(m.Post).where(m.Post.id.in_(result.unsettled))

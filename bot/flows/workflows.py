@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import timedelta
 from uuid import uuid4
 
@@ -112,51 +113,42 @@ def triage_stored(rt: Runtime, *, batch: int | None = None, settle_batch: int | 
             items = ingest.to_triage(session, ids)
         outcomes = dict(zip((item.post_id for item in items), classifier(items)))
         order = sorted(outcomes)
-        complained: set[tuple[str, str]] = set()  # authors given a complaint case in this batch so far
+        complained: Counter[tuple[str, str]] = Counter()  # complaint cases opened per author in this batch so far
         for start in range(0, len(order), settle_batch):
             chunk = {post_id: outcomes[post_id] for post_id in order[start:start + settle_batch]}
-            retriaged: set[int] = set()
             while chunk:
-                done = _settle(rt, token, chunk, complained, retriaged)
+                done = _settle(rt, token, chunk, complained)
                 metrics.POSTS_SET_ASIDE.inc(done.set_aside)
                 total.add(done)
                 chunk = {post_id: chunk[post_id] for post_id in done.unsettled}
-                if done.triage_again is not None:
-                    # Its author's earlier complaint was just settled: triaged again with it counted, outside any write.
-                    chunk[done.triage_again] = _retriage(rt, done.triage_again, classifier)
-                    retriaged.add(done.triage_again)
     return total
 
 
-def _retriage(rt: Runtime, post_id: int, classifier: ingest.Classifier):
-    with rt.db.session() as session:
-        items = ingest.to_triage(session, [post_id])  # counts the author's complaint cases as they are now
-    return classifier(items)[0]
-
-
-def _settle(rt: Runtime, token: str, outcomes: dict, complained: set | None = None, retriaged=()) -> ingest.IngestResult:
+def _settle(rt: Runtime, token: str, outcomes: dict, complained: Counter) -> ingest.IngestResult:
     try:
         with rt.db.writing() as session:
-            done = ingest.settle(session, token, outcomes, config=rt.config, channel=rt.channel, complained=complained, retriaged=retriaged,
+            done = ingest.settle(session, token, outcomes, config=rt.config, channel=rt.channel, complained=complained,
                                  stop_early=rt.db.urgent_waiting)
             incident_flow.absorb(rt, session, done)  # in the same transaction: a post joins an incident or gets its card
-            return done
+        complained.update(done.complaints_opened)  # committed
+        return done
     except OperationalError:
         raise  # the database itself is failing: the claims go stale and are taken up again
     except Exception:  # noqa: BLE001 - find the one post that cannot be written; the others go through
         log.exception("a batch of %d posts could not be settled at once; settling them one by one", len(outcomes))
     done = ingest.IngestResult()
     for post_id, outcome in outcomes.items():
-        done.add(_settle_one(rt, token, post_id, outcome))
+        done.add(_settle_one(rt, token, post_id, outcome, complained))
     return done
 
 
-def _settle_one(rt: Runtime, token: str, post_id: int, outcome) -> ingest.IngestResult:
+def _settle_one(rt: Runtime, token: str, post_id: int, outcome, complained: Counter) -> ingest.IngestResult:
     try:
         with rt.db.writing() as session:
-            done = ingest.settle(session, token, {post_id: outcome}, config=rt.config, channel=rt.channel)
+            done = ingest.settle(session, token, {post_id: outcome}, config=rt.config, channel=rt.channel, complained=complained)
             incident_flow.absorb(rt, session, done)
-            return done
+        complained.update(done.complaints_opened)
+        return done
     except OperationalError:
         raise
     except Exception as exc:  # noqa: BLE001 - kept in the lane with the reason, counted in /healthz

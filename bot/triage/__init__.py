@@ -16,7 +16,7 @@ labels (Singh et al., ACL 2023); see ``data/ATTRIBUTION.md``.  Retrain with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from . import language as lang
@@ -41,10 +41,27 @@ class Triage:
     topic: str  # "refund" | "delivery" | "outage" | "account" | "defect" | "general"
     language: str = "en"  # ISO 639-1 ("und": no words to tell)
     topics: tuple[str, ...] = ()  # every topic the post names; a suggestion is only topical when there is one
+    # What the priority was derived from, so that it can be derived again without reading the post again.
+    inputs: rules.PriorityInputs | None = field(default=None, compare=False, repr=False)
 
     @property
     def language_trained(self) -> bool:
         return lang.is_trained(self.language)
+
+    def counting(self, prior_complaints: int) -> Triage:
+        """The same post's triage had its author made ``prior_complaints`` complaints before.
+
+        Only the priority depends on it, so a backlog need not run the models
+        again when an earlier post in it opened a complaint for the same author:
+        the result equals ``classify(..., prior_complaints=...)``.
+        """
+        if self.inputs is None or self.inputs.prior_complaints == prior_complaints:
+            return self
+        inputs = replace(self.inputs, prior_complaints=prior_complaints)
+        level, reasons = rules.priority(inputs)
+        if not self.language_trained:
+            reasons = _untrained_reasons(self.category, self.language, reasons)
+        return replace(self, priority=level, reasons=reasons, inputs=inputs)
 
 
 _EMPTY = Triage(category="other", sentiment=0.0, severity=0, priority="low", score=0.0, reasons=("other",), topic="general",
@@ -133,17 +150,16 @@ def _decide(cleaned: str, language: str, pred: Prediction, followers: Any, engag
         borderline=borderline,
     )
     severity = rules.severity(category, pred.severity, cleaned, angry=angry)
-    level, reasons = rules.priority(
-        rules.PriorityInputs(
-            category=category,
-            severity=severity,
-            angry=angry and category == "complaint",
-            text=cleaned,
-            followers=_int(followers),
-            engagement=_int(engagement),
-            prior_complaints=_int(prior_complaints),
-        )
+    inputs = rules.PriorityInputs(
+        category=category,
+        severity=severity,
+        angry=angry and category == "complaint",
+        text=cleaned,
+        followers=_int(followers),
+        engagement=_int(engagement),
+        prior_complaints=_int(prior_complaints),
     )
+    level, reasons = rules.priority(inputs)
     topics = tuple(rules.detect_topics(cleaned))
     return Triage(
         category=category,
@@ -155,6 +171,7 @@ def _decide(cleaned: str, language: str, pred: Prediction, followers: Any, engag
         topic=topics[0] if topics else "general",
         language=language,
         topics=topics,
+        inputs=inputs,
     )
 
 
@@ -182,19 +199,17 @@ def _untrained(cleaned: str, language: str, followers: Any, engagement: Any, pri
         severity = 3 if ("legal" in urgent or "data breach" in urgent) else 1
     # Unread, so at least as urgent as a question: a person has to look.
     read_as = "complaint" if category == "complaint" else "spam" if category == "spam" else "question"
-    level, reasons = rules.priority(
-        rules.PriorityInputs(
-            category=read_as,
-            severity=severity,
-            angry=False,
-            text="",
-            followers=_int(followers),
-            engagement=_int(engagement),
-            prior_complaints=_int(prior_complaints),
-            extra_urgent=tuple(urgent),
-        )
+    inputs = rules.PriorityInputs(
+        category=read_as,
+        severity=severity,
+        angry=False,
+        text="",
+        followers=_int(followers),
+        engagement=_int(engagement),
+        prior_complaints=_int(prior_complaints),
+        extra_urgent=tuple(urgent),
     )
-    rest = tuple(r for r in reasons[1:])
+    level, reasons = rules.priority(inputs)
     sentiment = -0.5 if category == "complaint" else 0.5 if category == "praise" else 0.0
     return Triage(
         category=category,
@@ -202,8 +217,14 @@ def _untrained(cleaned: str, language: str, followers: Any, engagement: Any, pri
         severity=severity,
         priority=level,
         score=1.0 if category == "complaint" else 0.0,
-        reasons=(category, lang.name(language), NOT_TRAINED, *rest),
+        reasons=_untrained_reasons(category, language, reasons),
         topic="general",
         language=language,
         topics=(),
+        inputs=inputs,
     )
+
+
+def _untrained_reasons(category: str, language: str, priority_reasons: tuple[str, ...]) -> tuple[str, ...]:
+    """What the card says of a post in a language triage was not trained on; the priority's own category is a stand-in."""
+    return (category, lang.name(language), NOT_TRAINED, *priority_reasons[1:])

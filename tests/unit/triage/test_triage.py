@@ -223,6 +223,24 @@ def test_classify_priority_inputs():
     assert rules.PRIORITIES.index(again.priority) > rules.PRIORITIES.index(base.priority) or again.priority == "urgent"
 
 
+@pytest.mark.parametrize("text", [
+    "@acme this is the worst service ever, I want a refund",
+    "@acme do you have this jacket in a medium?",
+    "@acme thank you so much, the staff were wonderful today!",
+    "@acme mi pedido nunca llegó y nadie responde, quiero un reembolso",  # a language triage was not trained on
+    "@acme 😡😡😡",
+    "",
+])
+@pytest.mark.parametrize("followers", [0, 48_000])
+def test_counting_earlier_complaints_gives_what_classify_gives(text, followers):
+    """A backlog re-derives the priority when the author complained earlier in it, instead of running the models again."""
+    alone = classify(text, followers=followers)
+    for prior in (1, 2, 5):
+        assert alone.counting(prior) == classify(text, followers=followers, prior_complaints=prior)
+        assert alone.counting(prior).counting(0) == alone
+    assert alone.counting(0) is alone
+
+
 @pytest.mark.parametrize(
     "text",
     [
