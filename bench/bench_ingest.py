@@ -12,7 +12,8 @@ n-gram model + int8 encoder, rules), next to, in the same run:
 * one by one         — the design before the stages: per post, classify() then the post and its case;
 * every post encoded — socialdesk as below with the cascade off: the encoder reads every post;
 * socialdesk         — stage 1 (store with the cursor) then stage 2 (claimed batches, batched triage,
-                       cases, incidents), as `poll` runs them.
+                       cases, incidents), as `poll` runs them, in a database that already holds
+                       1,200 answered cases (each new card offers the reply to the most similar one).
 
 `--profile` prints where stage 2's time goes (cProfile, top functions by own time).
 
@@ -64,13 +65,15 @@ from starlette.routing import Route  # noqa: E402
 from bot.config import FileConfig  # noqa: E402
 from bot.domain import ingest, sla  # noqa: E402
 from bot.domain.posts import Author, Post  # noqa: E402
+from bot.domain.states import CaseStatus, ReplyStatus  # noqa: E402
 from bot.emulators.process import BotProcess  # noqa: E402
 from bot.emulators.stack import X_SECRET, LocalStack, Server  # noqa: E402
 from bot.emulators.x import sign_webhook  # noqa: E402
 from bot.flows import workflows  # noqa: E402
 from bot.serve import freeze_startup_objects  # noqa: E402
 from bot.triage import classify, clear_caches, suggest_reply  # noqa: E402
-from bot.triage.model import get_model, unsure  # noqa: E402
+from bot.triage.model import clean_text, get_model, unsure  # noqa: E402
+from bot.triage.rules import detect_topics  # noqa: E402
 from storage import models as m  # noqa: E402
 from storage.db import Database  # noqa: E402
 
@@ -136,10 +139,33 @@ def make_posts(n: int, start: int = 0, bodies: list[str] | None = None) -> list[
     ]
 
 
-def fresh_db(folder: Path, name: str) -> Database:
+#: Answered cases in the database before a socialdesk line starts: a team that has been at work for a while.
+HISTORY = 1200
+
+
+def fresh_db(folder: Path, name: str, *, history: int = 0) -> Database:
     db = Database(f"sqlite:///{folder / name}.db")
     db.upgrade()
+    if history:
+        answered_history(db, history)
     return db
+
+
+def answered_history(db: Database, n: int) -> None:
+    """n answered cases, each with its reply sent, on the topics triage names: every new card is compared with
+    them ("sent for a similar case"). Their authors post nothing in the lines, so triage decides as before."""
+    now = datetime.now(timezone.utc)
+    with db.session() as session:
+        for i, text in enumerate(texts(n)):
+            topics = detect_topics(clean_text(text))
+            case = m.Case(network="x", conversation_id=f"h{i}", author_external_id=f"h{i}", status=CaseStatus.ANSWERED,
+                          category="complaint", topic=topics[0] if topics else "general", channel="C1", created_at=now)
+            session.add(case)
+            session.flush()
+            session.add(m.Post(network="x", external_id=f"h{i}", text=text, author_external_id=f"h{i}", created_at=now,
+                               case_id=case.id, category="complaint", triage_state=ingest.DONE))
+            session.add(m.Reply(case_id=case.id, approval_id=f"h{i}", kind="public", text=f"Sorry about that (answer {i}).",
+                                requested_by="U1", status=ReplyStatus.SENT, sent_at=now))
 
 
 class Clock:
@@ -264,7 +290,7 @@ def unseen(folder: Path, batch: int, folds: int = 10) -> None:
 
     rows = train_mod.load_rows()
     shipped = get_model()
-    db = fresh_db(folder, "unseen")  # one database for all folds, as one bot would have
+    db = fresh_db(folder, "unseen", history=HISTORY)  # one database for all folds, as one bot would have
     wall = cpu = 0.0
     read = 0
     spent: dict[str, float] = {}
@@ -423,11 +449,11 @@ def main() -> None:
         forget_scores()
         before = one_by_one(fresh_db(folder, "before"), posts)
         forget_scores()
-        ours, parts = two_stages(fresh_db(folder, "stages"), posts, args.batch)
+        ours, parts = two_stages(fresh_db(folder, "stages", history=HISTORY), posts, args.batch)
         runs, remembered = get_model().encoder.cache_counts() if get_model().encoder is not None else (0, 0)
         forget_scores()
         with every_post_encoded():
-            uncascaded, _ = two_stages(fresh_db(folder, "uncascaded"), posts, args.batch)
+            uncascaded, _ = two_stages(fresh_db(folder, "uncascaded", history=HISTORY), posts, args.batch)
         forget_scores()
         print(f"ingest, {args.posts} {args.texts} posts, one core ({where}), SQLite, full default triage, classify batch {args.batch}, "
               f"settle batch {args.settle_batch}; posts per second of wall time, and per CPU second of this process")
@@ -439,7 +465,7 @@ def main() -> None:
         print(f"    {encoder_share(posts)}: {runs} model runs, {remembered} identical token sequences scored from memory")
         print("    socialdesk's wall time: " + ", ".join(f"{name} {100 * t / ours.wall:.0f}%" for name, t in parts.items()))
         if args.profile:
-            two_stages(fresh_db(folder, "profiled"), posts[:1000], args.batch, profile=True)
+            two_stages(fresh_db(folder, "profiled", history=HISTORY), posts[:1000], args.batch, profile=True)
         if args.skip_webhooks:
             return
         acks = bench_webhooks(folder, args.webhooks, args.backlog)

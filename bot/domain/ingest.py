@@ -17,7 +17,6 @@ stored, so nothing is lost and the hidden ones can be reviewed and re-filed.
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -32,8 +31,9 @@ from bot.config import FileConfig
 from bot.domain import routing, sla
 from bot.domain.cases import audit
 from bot.domain.saved_replies import suggestion_in_language
+from bot.domain.similar import AnsweredCases
 from bot.domain.posts import Post
-from bot.domain.states import CaseStatus, ReplyStatus, SlackState
+from bot.domain.states import CaseStatus, SlackState
 from bot.triage import Triage, classify, suggest_reply
 from storage import models as m
 
@@ -335,45 +335,10 @@ def _with_verdict(triage: Triage, verdict: str) -> Triage:
     return triage
 
 
-def _words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z']{3,}", text.lower()) if w not in _STOP}
-
-
-_STOP = {"the", "and", "for", "you", "your", "our", "this", "that", "with", "have", "has", "was", "are", "but", "not", "all", "can", "just", "its"}
-
-
-def similar_reply(session: Session, network: str, topic: str, text: str, *, min_overlap: float = 0.2, cache: dict | None = None) -> str | None:
-    """What the team sent for the most similar answered case on the same topic, if any is close enough.
-
-    `cache` keeps the answered cases per (network, topic) across one batch of posts.
-    """
-    words = _words(text)
-    if not words:
-        return None
-    rows = cache.get((network, topic)) if cache is not None else None
-    if rows is None:
-        rows = session.execute(
-            select(m.Post.text, m.Reply.text)
-            .join(m.Case, m.Post.case_id == m.Case.id)
-            .join(m.Reply, m.Reply.case_id == m.Case.id)
-            .where(m.Case.network == network, m.Case.topic == topic, m.Case.status == CaseStatus.ANSWERED, m.Reply.kind == "public", m.Reply.status == ReplyStatus.SENT)
-            .order_by(m.Reply.id.desc())
-            .limit(200)
-        ).all()
-        if cache is not None:
-            cache[(network, topic)] = rows
-    best, best_score = None, min_overlap
-    for post_text, reply_text in rows:
-        other = _words(post_text)
-        score = len(words & other) / len(words | other) if other else 0.0
-        if score > best_score:
-            best, best_score = reply_text, score
-    return best
-
-
 def settle(
     session: Session, token: str, outcomes: dict[int, Triage | Exception], *, config: FileConfig, channel: str, now: datetime | None = None,
-    complained: Mapping[tuple[str, str], int] | None = None, stop_early: Callable[[], bool] | None = None,
+    complained: Mapping[tuple[str, str], int] | None = None, answered: AnsweredCases | None = None,
+    stop_early: Callable[[], bool] | None = None,
 ) -> IngestResult:
     """Open or join a case for each claimed post, in id order; posts whose claim was taken over are left alone.
 
@@ -385,6 +350,9 @@ def settle(
     author) that earlier calls committed, `complaints_opened` those of this call, and
     the post's priority is derived again with them counted (`Triage.counting`), as
     if it had been triaged after them.
+
+    `answered` keeps the answered cases a card's "sent for a similar case" is picked
+    from, read once for the batch's calls (a new one per call when not given).
 
     `stop_early` is asked between posts: when it says yes (a webhook waits for the
     write lock), settle stops the same way after the posts it has placed, so the
@@ -403,11 +371,11 @@ def settle(
     ))
     rows = {p.id: p for p in session.scalars(select(m.Post).where(m.Post.id.in_(ours)))} if ours else {}
     threads = _Threads(session, list(rows.values()))
-    answered: dict = {}
+    answered = answered or AnsweredCases()
     placed: list[tuple[m.Post, int | m.Case, Triage | None]] = []  # in post order: (post, its case, the triage if it opened it)
     counted: dict[str, int] = defaultdict(int)  # counters bumped once per batch, not once per post
     order = sorted(ours)
-    # The loop only reads what it needs up front (threads) or answered cases (similar_reply): flushing the new
+    # The loop only reads what it needs up front (threads) or answered cases (`answered`): flushing the new
     # cases before each of those reads only made the write transaction longer. They are flushed once, below.
     with session.no_autoflush:
         for index, post_id in enumerate(order):
@@ -461,7 +429,7 @@ def settle(
                 created_at=now,
                 due_at=sla.due_at(config, post.network, triage.priority, now),
             )
-            case.alternative_reply = similar_reply(session, post.network, triage.topic, post.text, cache=answered)
+            case.alternative_reply = answered.reply_for(session, post.network, triage.topic, post.text)
             session.add(case)
             threads.opened(post, case)
             if triage.category == "complaint":

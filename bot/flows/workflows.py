@@ -16,6 +16,7 @@ from bot.flows import notices
 from bot.domain import cases, ingest, outbox
 from bot.domain.approvals import NOT_APPROVER
 from bot.domain.posts import Post
+from bot.domain.similar import AnsweredCases
 from bot.domain.states import CaseStatus, ReplyStatus, RETIRED_REPLIES
 from bot.networks.base import CannotLook, NetworkError, RateLimited, Target, Uncertain
 from bot.runtime import Runtime
@@ -104,6 +105,7 @@ def triage_stored(rt: Runtime, *, batch: int | None = None, settle_batch: int | 
     batch, settle_batch = batch or CLASSIFY_BATCH, settle_batch or SETTLE_BATCH
     token = uuid4().hex
     total = ingest.IngestResult()
+    answered = AnsweredCases()  # what the team sent before, read once while this backlog drains (a hint on the card)
     while not rt.stopping.is_set():  # draining: what is not claimed yet waits for the next process
         with rt.db.writing() as session:
             ids = ingest.claim(session, token, limit=batch)
@@ -117,18 +119,18 @@ def triage_stored(rt: Runtime, *, batch: int | None = None, settle_batch: int | 
         for start in range(0, len(order), settle_batch):
             chunk = {post_id: outcomes[post_id] for post_id in order[start:start + settle_batch]}
             while chunk:
-                done = _settle(rt, token, chunk, complained)
+                done = _settle(rt, token, chunk, complained, answered)
                 metrics.POSTS_SET_ASIDE.inc(done.set_aside)
                 total.add(done)
                 chunk = {post_id: chunk[post_id] for post_id in done.unsettled}
     return total
 
 
-def _settle(rt: Runtime, token: str, outcomes: dict, complained: Counter) -> ingest.IngestResult:
+def _settle(rt: Runtime, token: str, outcomes: dict, complained: Counter, answered: AnsweredCases) -> ingest.IngestResult:
     try:
         with rt.db.writing() as session:
             done = ingest.settle(session, token, outcomes, config=rt.config, channel=rt.channel, complained=complained,
-                                 stop_early=rt.db.urgent_waiting)
+                                 answered=answered, stop_early=rt.db.urgent_waiting)
             incident_flow.absorb(rt, session, done)  # in the same transaction: a post joins an incident or gets its card
         complained.update(done.complaints_opened)  # committed
         return done
