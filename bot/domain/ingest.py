@@ -30,9 +30,9 @@ from bot.clock import utcnow
 from bot.config import FileConfig
 from bot.domain import routing, sla
 from bot.domain.cases import audit
+from bot.domain.posts import Post
 from bot.domain.saved_replies import suggestion_in_language
 from bot.domain.similar import AnsweredCases
-from bot.domain.posts import Post
 from bot.domain.states import CaseStatus, SlackState
 from bot.triage import Triage, classify, suggest_reply
 from storage import models as m
@@ -352,7 +352,8 @@ def settle(
     if it had been triaged after them.
 
     `answered` keeps the answered cases a card's "sent for a similar case" is picked
-    from, read once for the batch's calls (a new one per call when not given).
+    from, read once for all the calls of one backlog drain (a new one per call when
+    not given).
 
     `stop_early` is asked between posts: when it says yes (a webhook waits for the
     write lock), settle stops the same way after the posts it has placed, so the

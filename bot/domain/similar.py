@@ -2,9 +2,9 @@
 
 Similarity is the Jaccard overlap of the posts' content words, among the 200
 newest answered cases of the same network and topic.  A backlog asks for many
-posts in a row, so those cases are read once per batch and indexed by word: a
-post costs the words it shares with them, not a pass over all 200 (which, with
-a working team's history, cost more than the rest of a post's case).
+posts in a row, so those cases are read once while it drains and indexed by
+word: a post costs the words it shares with them, not a pass over all 200
+(which, with a working team's history, cost more than the rest of a post's case).
 
 Pure domain over a database session: no Slack, no HTTP.
 """
@@ -59,7 +59,8 @@ class ReplyIndex:
 
 
 class AnsweredCases:
-    """The answered cases per (network, topic), read on first use and kept for one batch of posts."""
+    """The answered cases per (network, topic), read on first use and kept while one backlog drains (a hint on a card:
+    a reply sent meanwhile is offered from the next drain on)."""
 
     def __init__(self) -> None:
         self._indexes: dict[tuple[str, str], ReplyIndex] = {}

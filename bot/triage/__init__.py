@@ -49,7 +49,7 @@ class Triage:
         return lang.is_trained(self.language)
 
     def counting(self, prior_complaints: int) -> Triage:
-        """The same post's triage had its author made ``prior_complaints`` complaints before.
+        """The same post's triage, had its author made ``prior_complaints`` complaints before.
 
         Only the priority depends on it, so a backlog need not run the models
         again when an earlier post in it opened a complaint for the same author:
