@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import replace
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
@@ -93,3 +94,23 @@ def test_settle_stops_between_posts_when_a_webhook_waits_and_the_rest_stay_claim
     with db.session() as session:
         assert session.scalar(select(func.count(m.Case.id))) == 6
 
+
+
+def test_complaints_of_a_batch_that_failed_to_settle_are_not_counted(db):
+    """A batch whose write fails is settled again one by one: only the complaint cases that were committed count."""
+    with db.session() as session:
+        ingest.store(session, flood(4), own_ids=set())
+
+    def classifier(items):
+        outcomes = ingest.classify_all(items)
+        # The first post's case cannot be written (its reasons are not JSON), so the batch's transaction fails.
+        outcomes[0] = replace(outcomes[0], reasons=(*outcomes[0].reasons, object()))
+        return outcomes
+
+    result = workflows.triage_stored(runtime(db), batch=64, classifier=classifier)
+    assert result.set_aside == 1 and len(result.new_cases) == 3
+    with db.session() as session:
+        reasons = [c.reasons for c in session.scalars(select(m.Case).order_by(m.Case.id))]
+    # The three written cases count each other, and neither the failed post nor the rolled-back attempt.
+    one_by_one = [ingest.classify(p.text, prior_complaints=n).reasons for n, p in enumerate(flood(4)[1:])]
+    assert reasons == [list(r) for r in one_by_one]
