@@ -190,13 +190,12 @@ def main() -> int:
     row("classify() foreign posts", time_calls(classify, foreign * 5, 1))
 
     backlog = sample[:1000]
-    forget = clear_caches
-    forget()
+    clear_caches()
     t0 = time.perf_counter()
     for t in backlog:
         classify(t)
     one = time.perf_counter() - t0
-    forget()
+    clear_caches()
     t0 = time.perf_counter()
     classify_batch(backlog)
     batch = time.perf_counter() - t0

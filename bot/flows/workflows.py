@@ -140,14 +140,15 @@ def _settle(rt: Runtime, token: str, outcomes: dict, complained: Counter, answer
         log.exception("a batch of %d posts could not be settled at once; settling them one by one", len(outcomes))
     done = ingest.IngestResult()
     for post_id, outcome in outcomes.items():
-        done.add(_settle_one(rt, token, post_id, outcome, complained))
+        done.add(_settle_one(rt, token, post_id, outcome, complained, answered))
     return done
 
 
-def _settle_one(rt: Runtime, token: str, post_id: int, outcome, complained: Counter) -> ingest.IngestResult:
+def _settle_one(rt: Runtime, token: str, post_id: int, outcome, complained: Counter, answered: AnsweredCases) -> ingest.IngestResult:
     try:
         with rt.db.writing() as session:
-            done = ingest.settle(session, token, {post_id: outcome}, config=rt.config, channel=rt.channel, complained=complained)
+            done = ingest.settle(session, token, {post_id: outcome}, config=rt.config, channel=rt.channel, complained=complained,
+                                 answered=answered)
             incident_flow.absorb(rt, session, done)
         complained.update(done.complaints_opened)
         return done
