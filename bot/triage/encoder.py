@@ -76,8 +76,17 @@ class EncoderScorer:
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         self._session = ort.InferenceSession(
-            str(self.directory / MODEL_FILE), sess_options=opts, providers=["CPUExecutionProvider"]
+            str(self.directory / MODEL_FILE),
+            sess_options=opts,
+            providers=["CPUExecutionProvider"],
+            # Left unfused, a residual Add and its LayerNormalization cost
+            # about 16 us for a tweet where onnxruntime's fused
+            # SkipLayerNormalization kernel takes about 60: 12% of a post's
+            # time.  Scores move by 0.0003 on average (docs/triage-research.md).
+            disabled_optimizers=["SkipLayerNormFusion"],
         )
+        # Encoders exported before 1 Dec 2026 also take an attention mask (all ones: a post is never padded).
+        self._masked = any(i.name == "attention_mask" for i in self._session.get_inputs())
         self._lock = threading.Lock()
         # In a burst many posts say the same words ("is the site down??"), and
         # handles are normalised away: run each distinct token sequence once
@@ -101,8 +110,8 @@ class EncoderScorer:
 
     def _run(self, token_ids: tuple[int, ...]) -> float:
         ids = np.asarray([token_ids], dtype=np.int64)
-        mask = np.ones_like(ids)
-        (logits,) = self._session.run(["logits"], {"input_ids": ids, "attention_mask": mask})
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)} if self._masked else {"input_ids": ids}
+        (logits,) = self._session.run(["logits"], feed)
         z = logits[0] - logits[0].max()
         e = np.exp(z)
         return float(e[1] / e.sum())

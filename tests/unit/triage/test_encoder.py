@@ -115,6 +115,44 @@ def test_batches_score_like_single_posts(shipped):
     np.testing.assert_allclose(shipped.scores(texts), one_by_one, atol=1e-9)
 
 
+def _tiny_encoder(folder, inputs):
+    """An encoder folder whose logits are (the mask's sum, the number of ids): P(complaint) 0.5 for a full mask."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    folder.mkdir()
+    for name in (encoder_mod.TOKENIZER_FILE, encoder_mod.META_FILE):
+        (folder / name).write_bytes((encoder_mod.ENCODER_DIR / name).read_bytes())
+    nodes = [helper.make_node("Shape", ["input_ids"], ["shape"])]
+    if "attention_mask" not in inputs:
+        one = helper.make_tensor("v", TensorProto.INT64, [1], [1])
+        nodes.append(helper.make_node("ConstantOfShape", ["shape"], ["attention_mask"], value=one))
+    nodes += [
+        helper.make_node("Cast", ["attention_mask"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceSum", ["f"], ["sum"], keepdims=1),
+        helper.make_node("Gather", ["shape", "one"], ["n"], axis=0),
+        helper.make_node("Cast", ["n"], ["nf"], to=TensorProto.FLOAT),
+        helper.make_node("Reshape", ["nf", "to2d"], ["n2"]),
+        helper.make_node("Concat", ["sum", "n2"], ["logits"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny", [helper.make_tensor_value_info(i, TensorProto.INT64, [1, "tokens"]) for i in inputs],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor("one", TensorProto.INT64, [1], [1]), helper.make_tensor("to2d", TensorProto.INT64, [2], [1, 1])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(folder / encoder_mod.MODEL_FILE))
+    return encoder_mod.EncoderScorer(folder)
+
+
+@pytest.mark.train  # writing an ONNX graph needs the onnx package (the train extra)
+def test_an_encoder_exported_with_a_mask_still_scores(tmp_path):
+    # exports before 1 Dec 2026 take (input_ids, attention_mask); a post is never padded, so its mask is all ones
+    masked = _tiny_encoder(tmp_path / "masked", ["input_ids", "attention_mask"])
+    plain = _tiny_encoder(tmp_path / "plain", ["input_ids"])  # fed a mask, onnxruntime would refuse the call
+    for scorer in (masked, plain):
+        assert scorer.scores(["my order never arrived", "x" * 10_000]) == pytest.approx([0.5, 0.5], abs=1e-9)
+
+
 def test_turned_off_or_missing_encoder_falls_back_to_ngrams(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv(encoder_mod.ENCODER_ENV, "off")
     assert encoder_mod.load_encoder() is None
@@ -184,6 +222,8 @@ def test_recorded_folds_are_the_stratified_folds_of_the_evaluation():
 @pytest.mark.train
 @pytest.mark.timeout(600)  # a real fine-tune: ~20 s alone, longer on a busy CI machine
 def test_fine_tune_export_and_load(tmp_path):
+    import torch
+
     from bot.triage.training import finetune
 
     rows = [r for r in train_mod.load_rows() if r["domain"] not in train_mod.EASY_NEGATIVE_DOMAINS][:160]
@@ -196,6 +236,12 @@ def test_fine_tune_export_and_load(tmp_path):
     meta = json.loads((out / encoder_mod.META_FILE).read_text())
     assert meta["sha256"] == encoder_mod.file_digest(out / encoder_mod.MODEL_FILE)
     scorer = encoder_mod.EncoderScorer(out)
+    # the bot's graph: one post, no mask, and the net's own arithmetic
+    assert [i.name for i in scorer._session.get_inputs()] == ["input_ids"]
+    one = finetune.one_post(net)
+    for text in texts[:5]:
+        ids, mask = net.tokenize([text])
+        torch.testing.assert_close(one(ids), net(ids, mask), atol=1e-5, rtol=0)
     probe = texts[:40]
     ref = finetune.torch_scores(net, probe)
     got = scorer.scores(probe)
