@@ -123,5 +123,8 @@ def test_socialdesk_run_refuses_a_rotation_without_members(tmp_path, monkeypatch
     path.write_text('[oncall]\nhandoff = "09:00"\ntimezone = "Europe/London"\n')
     monkeypatch.setenv("SOCIALDESK_CONFIG", str(path))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    # `run` points this process's metrics at a shared directory; set here, it is undone after the test,
+    # else every later in-process /metrics reads that directory instead (test_health failed after this test)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     assert main(["run", "--role", "worker"]) == 2
     assert "[oncall] members: the rotation has no members" in capsys.readouterr().err
