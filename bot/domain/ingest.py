@@ -22,14 +22,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Mapping, Sequence
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 import bot.triage as triage_package
 from bot.clock import utcnow
 from bot.config import FileConfig
 from bot.domain import routing, sla
-from bot.domain.cases import audit
 from bot.domain.posts import Post
 from bot.domain.saved_replies import suggestion_in_language
 from bot.domain.similar import AnsweredCases
@@ -269,6 +268,14 @@ def not_triaged(exc: BaseException) -> Triage:
                   reasons=("not triaged", f"triage failed ({type(exc).__name__})"), topic="general")
 
 
+@dataclass(eq=False)  # two new cases are never the same case, whatever their values
+class _NewCase:
+    """A case this batch opens: its row's values until the batch's INSERT gives it an id."""
+
+    values: dict
+    id: int | None = None
+
+
 class _Threads:
     """The cases a batch's posts may follow up on, read once per batch and kept current as the batch opens cases.
 
@@ -278,8 +285,8 @@ class _Threads:
     """
 
     def __init__(self, session: Session, posts: Sequence[m.Post]):
-        self.cases: dict[tuple[str, str], list[tuple[int | m.Case, str, datetime]]] = defaultdict(list)
-        self.parents: dict[tuple[str, str], int | m.Case] = {}
+        self.cases: dict[tuple[str, str], list[tuple[int | _NewCase, str, datetime]]] = defaultdict(list)
+        self.parents: dict[tuple[str, str], int | _NewCase] = {}
         authors = {p.author_external_id for p in posts if p.author_external_id}
         if not authors:
             return
@@ -297,7 +304,7 @@ class _Threads:
             ):
                 self.parents[(network, external_id)] = case_id
 
-    def case_for(self, post: m.Post) -> int | m.Case | None:
+    def case_for(self, post: m.Post) -> int | _NewCase | None:
         """The case id (or a case this batch opened) the post follows up on, or None."""
         if not post.author_external_id or not (post.conversation_id or post.in_reply_to_id):
             return None
@@ -309,11 +316,11 @@ class _Threads:
                 return case
         return None
 
-    def opened(self, post: m.Post, case: m.Case) -> None:
-        self.cases[(post.network, post.author_external_id)].append((case, case.conversation_id, case.created_at))
+    def opened(self, post: m.Post, case: _NewCase) -> None:
+        self.cases[(post.network, post.author_external_id)].append((case, case.values["conversation_id"], case.values["created_at"]))
         self.joined(post, case)
 
-    def joined(self, post: m.Post, case: int | m.Case) -> None:
+    def joined(self, post: m.Post, case: int | _NewCase) -> None:
         self.parents[(post.network, post.external_id)] = case
 
 
@@ -373,11 +380,12 @@ def settle(
     rows = {p.id: p for p in session.scalars(select(m.Post).where(m.Post.id.in_(ours)))} if ours else {}
     threads = _Threads(session, list(rows.values()))
     answered = answered or AnsweredCases()
-    placed: list[tuple[m.Post, int | m.Case, Triage | None]] = []  # in post order: (post, its case, the triage if it opened it)
+    placed: list[tuple[m.Post, int | _NewCase, Triage | None]] = []  # in post order: (post, its case, the triage if it opened it)
+    new: list[_NewCase] = []
     counted: dict[str, int] = defaultdict(int)  # counters bumped once per batch, not once per post
     order = sorted(ours)
     # The loop only reads what it needs up front (threads) or answered cases (`answered`): flushing the new
-    # cases before each of those reads only made the write transaction longer. They are flushed once, below.
+    # cases before each of those reads only made the write transaction longer. They are inserted once, below.
     with session.no_autoflush:
         for index, post_id in enumerate(order):
             post = rows[post_id]
@@ -414,7 +422,7 @@ def settle(
             if not suggestion and not triage.language_trained:
                 suggestion = suggestion_in_language(config.saved_replies, triage.language, triage.category,
                                                     name=post.author_name, handle=post.author_handle)
-            case = m.Case(
+            case = _NewCase(dict(
                 network=post.network,
                 conversation_id=post.conversation_id or post.external_id,
                 author_external_id=post.author_external_id,
@@ -429,9 +437,9 @@ def settle(
                 channel=channel,
                 created_at=now,
                 due_at=sla.due_at(config, post.network, triage.priority, now),
-            )
-            case.alternative_reply = answered.reply_for(session, post.network, triage.topic, post.text)
-            session.add(case)
+                alternative_reply=answered.reply_for(session, post.network, triage.topic, post.text),
+            ))
+            new.append(case)
             threads.opened(post, case)
             if triage.category == "complaint":
                 result.complaints_opened[(post.network, post.author_external_id)] += 1
@@ -442,15 +450,23 @@ def settle(
                         .execution_options(synchronize_session=False))
     for name, n in counted.items():
         bump_counter(session, name, now, n)
-    session.flush()  # the batch's new cases in one INSERT: now they have ids
+    if new:  # the batch's new cases in one multi-row INSERT, with no ORM object per case: now they have ids
+        ids = session.scalars(insert(m.Case).returning(m.Case.id, sort_by_parameter_order=True), [c.values for c in new]).all()
+        for case, case_id in zip(new, ids, strict=True):
+            case.id = case_id
+    events = []
     for post, case, opened in placed:
         post.case_id = case if isinstance(case, int) else case.id
         if opened is None:
             result.follow_ups.append(post.id)
-            audit(session, post.case_id, "system", "follow_up", post_id=post.id)
+            detail = {"post_id": post.id}
         else:
             result.new_cases.append(post.case_id)
-            audit(session, post.case_id, "system", "opened", post_id=post.id, category=opened.category, priority=opened.priority)
+            detail = {"post_id": post.id, "category": opened.category, "priority": opened.priority}
+        events.append({"case_id": post.case_id, "actor": "system", "action": "follow_up" if opened is None else "opened",
+                       "detail": detail, "created_at": now})
+    if events:  # one multi-row INSERT, with no ORM object per event (nothing reads them back here)
+        session.execute(insert(m.AuditEvent), events)
     session.flush()
     return result
 

@@ -80,5 +80,5 @@ class AnsweredCases:
                        m.Reply.kind == "public", m.Reply.status == ReplyStatus.SENT)
                 .order_by(m.Reply.id.desc())
                 .limit(RECENT)
-            ).tuples().all())
+            ).all())
         return index.best(own, min_overlap)
