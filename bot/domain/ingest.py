@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Mapping, Sequence
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 import bot.triage as triage_package
@@ -268,6 +268,12 @@ def not_triaged(exc: BaseException) -> Triage:
                   reasons=("not triaged", f"triage failed ({type(exc).__name__})"), topic="general")
 
 
+#: The columns settle reads of a post (its triage came with the outcome).
+_SETTLE_READS = (m.Post.id, m.Post.network, m.Post.external_id, m.Post.kind, m.Post.text, m.Post.verdict, m.Post.created_at,
+                 m.Post.author_external_id, m.Post.author_name, m.Post.author_handle, m.Post.conversation_id,
+                 m.Post.in_reply_to_id)
+
+
 @dataclass(eq=False)  # two new cases are never the same case, whatever their values
 class _NewCase:
     """A case this batch opens: its row's values until the batch's INSERT gives it an id."""
@@ -284,7 +290,7 @@ class _Threads:
     in a case; the newest such case wins.
     """
 
-    def __init__(self, session: Session, posts: Sequence[m.Post]):
+    def __init__(self, session: Session, posts: Sequence[Row]):
         self.cases: dict[tuple[str, str], list[tuple[int | _NewCase, str, datetime]]] = defaultdict(list)
         self.parents: dict[tuple[str, str], int | _NewCase] = {}
         authors = {p.author_external_id for p in posts if p.author_external_id}
@@ -304,7 +310,7 @@ class _Threads:
             ):
                 self.parents[(network, external_id)] = case_id
 
-    def case_for(self, post: m.Post) -> int | _NewCase | None:
+    def case_for(self, post: Row) -> int | _NewCase | None:
         """The case id (or a case this batch opened) the post follows up on, or None."""
         if not post.author_external_id or not (post.conversation_id or post.in_reply_to_id):
             return None
@@ -316,11 +322,11 @@ class _Threads:
                 return case
         return None
 
-    def opened(self, post: m.Post, case: _NewCase) -> None:
+    def opened(self, post: Row, case: _NewCase) -> None:
         self.cases[(post.network, post.author_external_id)].append((case, case.values["conversation_id"], case.values["created_at"]))
         self.joined(post, case)
 
-    def joined(self, post: m.Post, case: int | _NewCase) -> None:
+    def joined(self, post: Row, case: int | _NewCase) -> None:
         self.parents[(post.network, post.external_id)] = case
 
 
@@ -377,10 +383,12 @@ def settle(
         .returning(m.Post.id)
         .execution_options(synchronize_session=False)
     ))
-    rows = {p.id: p for p in session.scalars(select(m.Post).where(m.Post.id.in_(ours)))} if ours else {}
+    # What settle reads of each post, as plain rows; what it decides is written back below in one executemany.
+    rows = {p.id: p for p in session.execute(select(*_SETTLE_READS).where(m.Post.id.in_(ours)))} if ours else {}
+    changes: dict[int, dict] = {post_id: {} for post_id in rows}
     threads = _Threads(session, list(rows.values()))
     answered = answered or AnsweredCases()
-    placed: list[tuple[m.Post, int | _NewCase, Triage | None]] = []  # in post order: (post, its case, the triage if it opened it)
+    placed: list[tuple[Row, int | _NewCase, Triage | None]] = []  # in post order: (post, its case, the triage if it opened it)
     new: list[_NewCase] = []
     counted: dict[str, int] = defaultdict(int)  # counters bumped once per batch, not once per post
     order = sorted(ours)
@@ -388,7 +396,7 @@ def settle(
     # cases before each of those reads only made the write transaction longer. They are inserted once, below.
     with session.no_autoflush:
         for index, post_id in enumerate(order):
-            post = rows[post_id]
+            post, change = rows[post_id], changes[post_id]
             outcome = outcomes[post_id]
             failed = isinstance(outcome, Exception)
             if index and stop_early is not None and stop_early():
@@ -396,7 +404,7 @@ def settle(
                 break
             if failed:
                 log.warning("post %s could not be triaged (%s); it is carded as not triaged", post_id, type(outcome).__name__)
-                post.triage_state, post.triage_error = SET_ASIDE, _reason(outcome)
+                change.update(triage_state=SET_ASIDE, triage_error=_reason(outcome))
                 counted["set_aside"] += 1
                 result.set_aside += 1
                 triage = not_triaged(outcome)
@@ -404,14 +412,14 @@ def settle(
                 author = (post.network, post.author_external_id)
                 triage = _with_verdict(_counting(outcome, complained.get(author, 0) + result.complaints_opened[author]), post.verdict)
             case = threads.case_for(post)
-            post.category = triage.category
+            change["category"] = triage.category
             if case is not None:
                 threads.joined(post, case)
                 placed.append((post, case, None))
                 continue
             route = "card" if failed else routing.decide(triage, kind=post.kind, routing=config.routing)
             if route != "card":
-                post.slack_state = SlackState.LANE if route == "lane" else SlackState.HIDDEN
+                change["slack_state"] = SlackState.LANE if route == "lane" else SlackState.HIDDEN
                 counted[triage.category] += 1
                 if route == "lane":
                     result.lane += 1
@@ -456,17 +464,20 @@ def settle(
             case.id = case_id
     events = []
     for post, case, opened in placed:
-        post.case_id = case if isinstance(case, int) else case.id
+        case_id = changes[post.id]["case_id"] = case if isinstance(case, int) else case.id
         if opened is None:
             result.follow_ups.append(post.id)
             detail = {"post_id": post.id}
         else:
-            result.new_cases.append(post.case_id)
+            result.new_cases.append(case_id)
             detail = {"post_id": post.id, "category": opened.category, "priority": opened.priority}
-        events.append({"case_id": post.case_id, "actor": "system", "action": "follow_up" if opened is None else "opened",
+        events.append({"case_id": case_id, "actor": "system", "action": "follow_up" if opened is None else "opened",
                        "detail": detail, "created_at": now})
     if events:  # one multi-row INSERT, with no ORM object per event (nothing reads them back here)
         session.execute(insert(m.AuditEvent), events)
+    written = [{"id": post_id, **change} for post_id, change in changes.items() if change]
+    if written:  # by primary key, grouped by the columns each post changes
+        session.execute(update(m.Post), written)
     session.flush()
     return result
 
