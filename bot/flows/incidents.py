@@ -236,10 +236,15 @@ def refresh_due(rt: Runtime, now: datetime | None = None, *, force: int | None =
     edited = 0
     for incident_id in due:
         with rt.db.session() as session:
+            # Claim first, then read: a change committed after the claim sets `changed` again and is shown next
+            # time. Read first (pysqlite begins the transaction only at the write), a resolve committed between
+            # the read and the write was marked shown and never sent: the message stayed "open".
+            if not session.execute(update(m.Incident).where(m.Incident.id == incident_id, m.Incident.changed.is_(True))
+                                   .values(changed=False, shown_at=now)).rowcount:
+                continue  # another refresh took it
             incident = session.get(m.Incident, incident_id)
             view = incidents.view(session, incident_id, now)
             channel, ts = incident.channel, incident.message_ts
-            incident.changed, incident.shown_at = False, now
         try:
             rt.publisher.client.chat_update(channel=channel, ts=ts, text=incident_blocks.incident_fallback(view),
                                             blocks=incident_blocks.incident_message(view))
