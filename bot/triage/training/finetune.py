@@ -230,7 +230,7 @@ def one_post(net: Any) -> Any:
     product whose heads one split separates.  The same arithmetic as
     ``net(ids, ones)``, in the same order (its int8 export scores the 2,413
     rows exactly as the masked export did), in 109 graph nodes instead of
-    257 once onnxruntime has fused them, and about 10% less time a post.
+    257 once onnxruntime has fused them, and about 8% less time a post.
     """
     torch = _torch()
     bert = net.encoder

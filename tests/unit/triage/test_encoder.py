@@ -21,7 +21,7 @@ from tests.helpers import ROOT
 
 CV_SCORES = ROOT / "tests" / "data" / "encoder_cv_scores.csv"
 # Out-of-fold scores of `python -m bot.triage.training.train --evaluate --encoder` (10
-# folds, seed 42; each fold's fine-tune exported as shipped: eager attention,
+# folds, seed 42; each fold's fine-tune exported as shipped then: eager attention,
 # int8 weights per output channel, and scored one post at a time; re-run on 30
 # Nov).  Blended through the cascade (encoder only where the n-gram score is in
 # (0.03, 0.8)): P=0.810 R=0.865 F1=0.837 macro-F1=0.871 (the earlier (0.03, 0.9)
