@@ -70,6 +70,7 @@ from bot.emulators.process import BotProcess  # noqa: E402
 from bot.emulators.stack import X_SECRET, LocalStack, Server  # noqa: E402
 from bot.emulators.x import sign_webhook  # noqa: E402
 from bot.flows import workflows  # noqa: E402
+from bot.networks import catalogue  # noqa: E402
 from bot.serve import freeze_startup_objects  # noqa: E402
 from bot.triage import classify, clear_caches, suggest_reply  # noqa: E402
 from bot.triage.model import clean_text, get_model, unsure  # noqa: E402
@@ -435,6 +436,7 @@ def main() -> None:
         sys.setswitchinterval(args.switch_interval)
     classify("warm up the models")  # model load is not ingest
     classify("@acme mi pedido nunca llegó")  # nor lingua's
+    catalogue()  # nor importing the network adapters, which the worker does at start (building its networks)
     freeze_startup_objects()  # as the worker process does once its models are loaded
     if args.unseen:
         with tempfile.TemporaryDirectory() as tmp:

@@ -47,9 +47,10 @@ def test_real_posts_match_as_with_ignorecase():
             _same(p, text)
 
 
-#: Cue words from the patterns, in any case, with the characters whose case folding is special.
+#: Cue words from the patterns, in any case, with the characters whose case folding is special, and the
+#: ASCII separators that only Unicode's ``\s`` matches.
 _WORDS = ["refund", "STILL waiting", "Never Arrived", "sue", "Lawyer", "outage", "thank YOU", "cool cool cool", "#Fail",
-          "why", "wtf", "ſue", "\u212aettle", "İnjured", "oh great", "charged twice", "??", "£5", "D:", "😡"]
+          "why", "wtf", "ſue", "\u212aettle", "İnjured", "oh great", "charged twice", "??", "£5", "D:", "😡", "\x1c", "\x1f"]
 
 
 @settings(max_examples=300, deadline=None)
@@ -60,6 +61,14 @@ def test_any_text_matches_as_with_ignorecase(parts, sep):
     text = sep.join(parts)
     for p in PATTERNS:
         _same(p, text)
+
+
+def test_an_ascii_separator_is_space_as_unicode_says():
+    # "\x1c" is ASCII, and whitespace to Unicode's \s but not to ASCII's: "@acme\x1cwhy" still starts with a question word.
+    text = "@acme\x1cwhy is my order late"
+    assert rules._QUESTION_START.search(text)
+    assert rules._QUESTION_START.search(text.replace("\x1c", " "))  # and the text before it, asked first, is not reused
+    _same(rules._QUESTION_START, text)
 
 
 def test_a_capital_letter_in_a_pattern_is_refused():
