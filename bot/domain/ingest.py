@@ -71,12 +71,11 @@ class IngestResult:
 
 
 def bump_counter(session: Session, name: str, now: datetime, by: int = 1) -> None:
-    day = now.date().isoformat()
-    counter = session.get(m.Counter, (day, name))
-    if counter is None:
-        session.add(m.Counter(day=day, name=name, value=by))
-    else:
-        counter.value += by
+    """One upsert: the day's first count inserts the row, later ones add to it (no read, and no
+    primary-key clash when two processes count the day's first at once)."""
+    table = m.Counter.__table__
+    stmt = _upsert_insert(session)(table).values(day=now.date().isoformat(), name=name, value=by)
+    session.execute(stmt.on_conflict_do_update(index_elements=["day", "name"], set_={"value": table.c.value + stmt.excluded.value}))
 
 
 # -- stage 1: store --------------------------------------------------------------
@@ -135,6 +134,12 @@ def _insert_new(session: Session):
     its own transaction and its release commits it, which would store the posts before
     the poll's cursor moves.
     """
+    table = m.Post.__table__
+    return _upsert_insert(session)(table).on_conflict_do_nothing(index_elements=["network", "external_id"]).returning(table.c.id, table.c.triage_state)
+
+
+def _upsert_insert(session: Session):
+    """The database's own INSERT construct, which has ON CONFLICT."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -142,8 +147,7 @@ def _insert_new(session: Session):
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - the two databases socialdesk supports
         raise RuntimeError(f"no conflict-free insert for {dialect}")
-    table = m.Post.__table__
-    return insert(table).on_conflict_do_nothing(index_elements=["network", "external_id"]).returning(table.c.id, table.c.triage_state)
+    return insert
 
 
 def store(session: Session, posts: Iterable[Post], *, own_ids: set[str], now: datetime | None = None) -> IngestResult:

@@ -90,3 +90,31 @@ def test_racing_stores_and_triage_from_three_processes_store_and_settle_each_pos
         assert session.scalar(select(func.count(func.distinct(m.Post.case_id)))) == 150
     for rt in runtimes:
         rt.db.dispose()
+
+
+def test_processes_counting_the_days_first_spam_at_once_lose_no_count(pg_url):
+    # Each counts in its own transactions; the day's row does not exist yet when all three start.
+    dbs = [Database(pg_url) for _ in range(3)]
+    start = threading.Barrier(3, timeout=30)
+    errors = []
+    now = datetime.now(timezone.utc)
+
+    def count(db):
+        try:
+            start.wait()
+            for _ in range(20):
+                with db.session() as session:
+                    ingest.bump_counter(session, "spam", now, 2)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=count, args=(db,)) for db in dbs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    with dbs[0].session() as session:
+        assert session.get(m.Counter, (now.date().isoformat(), "spam")).value == 120
+    for db in dbs:
+        db.dispose()
