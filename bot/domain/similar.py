@@ -60,7 +60,7 @@ class ReplyIndex:
         return best
 
 
-@functools.lru_cache(maxsize=64)  # a few (network, topic) pairs; an index is about 100 KB
+@functools.lru_cache(maxsize=64)  # a few (network, topic) pairs; an index of 200 cases is about 200 KB
 def _index(rows: tuple[tuple[str, str], ...]) -> ReplyIndex:
     """Built once for the same answered cases, however many drains read them: between two drains the
     team rarely sends anything, and indexing 200 posts' words cost about 2 ms where reading them costs 0.5."""
