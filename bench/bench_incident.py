@@ -1,9 +1,9 @@
 """A crisis burst against an emulated Slack that enforces ~1 message/s per channel (429 + Retry-After).
 
 The whole product runs as in production (real scheduler, real HTTP, real SDKs, SQLite
-file; X's monthly budget off, see `main`): N complaints about one outage arrive within `--seconds` (80% found by polling
-X, 20% pushed by signed Facebook webhooks), mixed with a few unrelated and safety
-complaints. Printed next to a minimal baseline measured in the same run (one card per
+file; X's monthly budget off, see `main`): N complaints about one outage arrive within
+`--seconds` (80% found by polling X, 20% pushed by signed Facebook webhooks), mixed with
+a few unrelated and safety complaints. Printed next to a minimal baseline measured in the same run (one card per
 post, posted as fast as Slack lets it, retrying after Retry-After, into another channel):
 
   - posts sent / stored (0 lost), outage posts in an incident (and in the largest one), incidents
