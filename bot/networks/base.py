@@ -27,6 +27,11 @@ class RateLimited(NetworkError):
     transient = True
 
 
+class BudgetPaused(RateLimited):
+    """Polling waits so the month's spend stays within the team's budget: nothing is lost, but the channel is told,
+    since only a person can decide to spend more."""
+
+
 class Unavailable(NetworkError):
     """5xx, connection refused: the request did not take effect."""
 

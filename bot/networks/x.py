@@ -24,6 +24,7 @@ from bot.domain.replylength import has_link, weighted_length
 from bot.domain.spend import Meter, pace_wait, write_operation
 from bot.networks.base import (
     AuthFailed,
+    BudgetPaused,
     Fetched,
     NetworkError,
     NetworkInfo,
@@ -254,7 +255,7 @@ class XNetwork:
     def fetch(self, cursors: Mapping[str, str]) -> Fetched:
         spent, wait = self._budget_wait()
         if wait > timedelta(0):
-            raise RateLimited(f"X API budget: ${spent:.2f} of ${self.costs.monthly_budget:.2f} spent this month; "
+            raise BudgetPaused(f"X API budget: ${spent:.2f} of ${self.costs.monthly_budget:.2f} spent this month; "
                               "polling slows down to stay within it (webhooks still arrive)", retry_after=wait.total_seconds())
         user_id, _ = self._me()
         result = Fetched()

@@ -211,6 +211,25 @@ def connection_restored(label: str) -> tuple[str, list[dict]]:
     return text, [section(f":white_check_mark: *{label} is connected again.* New posts and replies flow as usual.")]
 
 
+def budget_notice(label: str, network: str, problem: str, resumes_at: datetime) -> tuple[str, list[dict]]:
+    """The one channel message when polling a paid network waits for the month's budget (webhooks still come)."""
+    text = f"{label} polling is paused until {resumes_at:%Y-%m-%d %H:%M} UTC to stay within this month's budget."
+    body = [
+        section(f":hourglass_flowing_sand: *{label} polling is paused until {slack_date(resumes_at)}*\n"
+                f"The month's spend is ahead of its budget, so new posts found by polling {label} wait until then "
+                "(they are not lost; webhooks and replies go on)."),
+        context(escape(problem)),
+        context(f"To go on now, raise `monthly_budget` in the `[{network}]` section of socialdesk.toml and restart. "
+                "This message updates itself when polling resumes."),
+    ]
+    return text, body
+
+
+def budget_resumed(label: str) -> tuple[str, list[dict]]:
+    text = f"{label} polling has resumed."
+    return text, [section(f":white_check_mark: *{label} polling has resumed.* New posts flow as usual.")]
+
+
 def link_button(text: str, url: str, action: Action, case_id: int) -> dict:
     """Opens the post on the network; Slack still tells us about the click (the clicker is on it)."""
     return {"type": "button", "text": plain(text), "action_id": action.value, "value": case_ref(case_id),

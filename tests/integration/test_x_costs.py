@@ -12,7 +12,7 @@ from bot.flows import workflows
 from bot.config import FileConfig, RolesConfig, XConfig, load_file_config
 from bot.domain import spend
 from bot.emulators import slack_client
-from bot.emulators.stack import CHANNEL
+from bot.emulators.stack import CHANNEL, card_text
 from handlers.editor import editor_view
 from storage import models as m
 
@@ -77,10 +77,20 @@ def test_polling_slows_down_rather_than_overspend_and_resumes_on_pace(make_stack
     assert stack.poll() is None
     assert stack.x.received("mentions") == [] and stack.cards() == []
     assert stack.rt.poll_backoff["x"] > datetime.now(timezone.utc) + timedelta(hours=23)
+    # The channel hears it once: only a person can decide to spend more.
+    stack.rt.poll_backoff.clear()
+    assert stack.poll() is None
+    [notice] = stack.notices()
+    text = card_text(notice)
+    assert "X polling is paused until" in text and "$12.00 of $30.00" in text and "[x]" in text and "monthly_budget" in text
+    assert "<!date^" in text  # the resume time, in each reader's own timezone
     time_machine.shift(timedelta(days=1, minutes=1))
     stack.rt.poll_backoff.clear()  # the scheduler's next tick after the wait
     assert stack.poll() is not None
     assert len(stack.x.received("mentions")) == 1
+    stack.slack.wait_for(lambda: "polling has resumed" in card_text(stack.notices()[0]), what="notice resolved")
+    with stack.rt.db.session() as session:
+        assert session.scalars(select(m.Notice)).all() == []
 
 
 def test_the_edit_modal_warns_that_a_link_makes_the_reply_far_dearer(stack):

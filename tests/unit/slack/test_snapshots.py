@@ -117,6 +117,9 @@ def _builders(cases: dict[str, m.Case], reports: tuple[stats.Report, stats.Repor
         "follow_up": {"post": blocks.follow_up(follow_up)},
         "connection_notice": {"auth_failed": blocks.connection_notice("Facebook", "The Page token expired (code 190).")},
         "connection_restored": {"facebook": blocks.connection_restored("Facebook")},
+        "budget_notice": {"x_paced": blocks.budget_notice("X", "x", "X API budget: $12.00 of $30.00 spent this month; polling slows "
+                                                          "down to stay within it (webhooks still arrive)", NOW + timedelta(hours=23))},
+        "budget_resumed": {"x": blocks.budget_resumed("X")},
         "edit_modal": {
             "x_with_tone_and_saved": blocks.edit_modal(cases["open"], "We are NOT responsible for this.", limit=280, length=31,
                                                        tone=["“NOT responsible”: sounds defensive"],
@@ -184,7 +187,8 @@ def _builders(cases: dict[str, m.Case], reports: tuple[stats.Report, stats.Repor
     }
 
 
-BUILDERS = ["case_card", "network_notes", "follow_up", "connection_notice", "connection_restored", "edit_modal", "dm_modal",
+BUILDERS = ["case_card", "network_notes", "follow_up", "connection_notice", "connection_restored", "budget_notice", "budget_resumed",
+            "edit_modal", "dm_modal",
             "home_view", "page", "acknowledged", "handoff_summary", "oncall_status", "stats_message", "digest_message", "home_numbers",
             "incident_message", "incident_batch", "incident_page", "incident_answer_modal", "incident_status_modal",
             "incident_resolve_modal", "incident_split_modal"]
