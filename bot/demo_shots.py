@@ -32,7 +32,8 @@ def card(page, text: str):
 
 
 def take_screenshots(out_dir: str, *, out=sys.stdout) -> int:
-    """A card, the Edit modal with its live check, the channel after a reply, an incident and its Resolve modal: PNGs in `out_dir`."""
+    """A card, the Edit modal with its live check, the channel after a reply, an incident and its Resolve modal, and
+    X polling paused by the budget: PNGs in `out_dir`."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -94,8 +95,30 @@ def take_screenshots(out_dir: str, *, out=sys.stdout) -> int:
             modal.locator(".block", has_text="$0.015").first.wait_for(timeout=15_000)
             modal.locator("input[type=checkbox]").check()
             page.screenshot(path=str(target / "incident-resolve.png"))
+            budget_paused(browser, target / "x-budget-paused.png")
         finally:
             browser.close()
-    for name in ("card.png", "edit-modal.png", "channel-after-reply.png", "incident.png", "incident-resolve.png"):
+    for name in ("card.png", "edit-modal.png", "channel-after-reply.png", "incident.png", "incident-resolve.png", "x-budget-paused.png"):
         print(f"wrote {target / name}", file=out)
     return 0
+
+
+def budget_paused(browser, path: Path) -> None:
+    """The channel when X polling waits for the month's budget: all of it spent, so on any day of the month."""
+    from bot.config import FileConfig, XConfig
+    from bot.demo_page import DemoPage
+    from bot.domain import spend
+    from bot.emulators.stack import LocalStack
+
+    with tempfile.TemporaryDirectory(prefix="socialdesk-shots-") as workdir, \
+            LocalStack(f"sqlite:///{Path(workdir) / 'socialdesk.db'}", config=FileConfig(x=XConfig(monthly_budget=30))) as stack:
+        with stack.rt.db.session() as session:
+            spend.record(session, "x", "post_read", 6000, 30.0)
+        demo = DemoPage(stack).start()  # its first poll meets the budget
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 520})
+            page.goto(demo.url + "/")
+            page.locator("#channel .msg", has_text="polling is paused").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(path))
+        finally:
+            demo.stop()

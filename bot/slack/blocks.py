@@ -216,7 +216,7 @@ def budget_notice(label: str, network: str, problem: str, resumes_at: datetime) 
     text = f"{label} polling is paused until {resumes_at:%Y-%m-%d %H:%M} UTC to stay within this month's budget."
     body = [
         section(f":hourglass_flowing_sand: *{label} polling is paused until {slack_date(resumes_at)}*\n"
-                f"The month's spend is ahead of its budget, so new posts found by polling {label} wait until then "
+                f"This month's spend has run ahead of the budget's pace, so new posts found by polling {label} wait until then "
                 "(they are not lost; webhooks and replies go on)."),
         context(escape(problem)),
         context(f"To go on now, raise `monthly_budget` in the `[{network}]` section of socialdesk.toml and restart. "
