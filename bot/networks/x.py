@@ -256,7 +256,7 @@ class XNetwork:
         spent, wait = self._budget_wait()
         if wait > timedelta(0):
             raise BudgetPaused(f"X API budget: ${spent:.2f} of ${self.costs.monthly_budget:.2f} spent this month; "
-                              "polling slows down to stay within it (webhooks still arrive)", retry_after=wait.total_seconds())
+                               "polling slows down to stay within it (webhooks still arrive)", retry_after=wait.total_seconds())
         user_id, _ = self._me()
         result = Fetched()
         streams = {"x:mentions": lambda since: self._page(self.client.get_users_mentions, user_id, since_id=since, kind="mention")}
