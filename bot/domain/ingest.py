@@ -387,7 +387,8 @@ def settle(
         .returning(m.Post.id)
         .execution_options(synchronize_session=False)
     ))
-    # What settle reads of each post, as plain rows; what it decides is written back below in one executemany.
+    # What settle reads of each post, as plain rows; what it decides is written back at the end (`_write`).
+    # Nothing here is an ORM object, so nothing waits in the session to be flushed: the new cases go in once, below.
     rows = {p.id: p for p in session.execute(select(*_SETTLE_READS).where(m.Post.id.in_(ours)))} if ours else {}
     changes: dict[int, dict] = {post_id: {} for post_id in rows}
     threads = _Threads(session, list(rows.values()))
@@ -396,66 +397,63 @@ def settle(
     new: list[_NewCase] = []
     counted: dict[str, int] = defaultdict(int)  # counters bumped once per batch, not once per post
     order = sorted(ours)
-    # The loop only reads what it needs up front (threads) or answered cases (`answered`): flushing the new
-    # cases before each of those reads only made the write transaction longer. They are inserted once, below.
-    with session.no_autoflush:
-        for index, post_id in enumerate(order):
-            post, change = rows[post_id], changes[post_id]
-            outcome = outcomes[post_id]
-            failed = isinstance(outcome, Exception)
-            if index and stop_early is not None and stop_early():
-                result.unsettled = order[index:]
-                break
-            if failed:
-                log.warning("post %s could not be triaged (%s); it is carded as not triaged", post_id, type(outcome).__name__)
-                change.update(triage_state=SET_ASIDE, triage_error=_reason(outcome))
-                counted["set_aside"] += 1
-                result.set_aside += 1
-                triage = not_triaged(outcome)
+    for index, post_id in enumerate(order):
+        post, change = rows[post_id], changes[post_id]
+        outcome = outcomes[post_id]
+        failed = isinstance(outcome, Exception)
+        if index and stop_early is not None and stop_early():
+            result.unsettled = order[index:]
+            break
+        if failed:
+            log.warning("post %s could not be triaged (%s); it is carded as not triaged", post_id, type(outcome).__name__)
+            change.update(triage_state=SET_ASIDE, triage_error=_reason(outcome))
+            counted["set_aside"] += 1
+            result.set_aside += 1
+            triage = not_triaged(outcome)
+        else:
+            author = (post.network, post.author_external_id)
+            triage = _with_verdict(_counting(outcome, complained.get(author, 0) + result.complaints_opened[author]), post.verdict)
+        case = threads.case_for(post)
+        change["category"] = triage.category
+        if case is not None:
+            threads.joined(post, case)
+            placed.append((post, case, None))
+            continue
+        route = "card" if failed else routing.decide(triage, kind=post.kind, routing=config.routing)
+        if route != "card":
+            change["slack_state"] = SlackState.LANE if route == "lane" else SlackState.HIDDEN
+            counted[triage.category] += 1
+            if route == "lane":
+                result.lane += 1
             else:
-                author = (post.network, post.author_external_id)
-                triage = _with_verdict(_counting(outcome, complained.get(author, 0) + result.complaints_opened[author]), post.verdict)
-            case = threads.case_for(post)
-            change["category"] = triage.category
-            if case is not None:
-                threads.joined(post, case)
-                placed.append((post, case, None))
-                continue
-            route = "card" if failed else routing.decide(triage, kind=post.kind, routing=config.routing)
-            if route != "card":
-                change["slack_state"] = SlackState.LANE if route == "lane" else SlackState.HIDDEN
-                counted[triage.category] += 1
-                if route == "lane":
-                    result.lane += 1
-                else:
-                    result.dropped += 1
-                continue
-            suggestion = suggest_reply(triage, name=post.author_name, handle=post.author_handle, network=post.network)
-            if not suggestion and not triage.language_trained:
-                suggestion = suggestion_in_language(config.saved_replies, triage.language, triage.category,
-                                                    name=post.author_name, handle=post.author_handle)
-            case = _NewCase(dict(
-                network=post.network,
-                conversation_id=post.conversation_id or post.external_id,
-                author_external_id=post.author_external_id,
-                status=CaseStatus.OPEN,
-                category=triage.category,
-                priority=triage.priority,
-                reasons=list(triage.reasons),
-                severity=triage.severity,
-                sentiment=triage.sentiment,
-                topic=triage.topic,
-                suggested_reply=suggestion,
-                channel=channel,
-                created_at=now,
-                due_at=sla.due_at(config, post.network, triage.priority, now),
-                alternative_reply=answered.reply_for(session, post.network, triage.topic, post.text),
-            ))
-            new.append(case)
-            threads.opened(post, case)
-            if triage.category == "complaint":
-                result.complaints_opened[(post.network, post.author_external_id)] += 1
-            placed.append((post, case, triage))
+                result.dropped += 1
+            continue
+        suggestion = suggest_reply(triage, name=post.author_name, handle=post.author_handle, network=post.network)
+        if not suggestion and not triage.language_trained:
+            suggestion = suggestion_in_language(config.saved_replies, triage.language, triage.category,
+                                                name=post.author_name, handle=post.author_handle)
+        case = _NewCase(dict(
+            network=post.network,
+            conversation_id=post.conversation_id or post.external_id,
+            author_external_id=post.author_external_id,
+            status=CaseStatus.OPEN,
+            category=triage.category,
+            priority=triage.priority,
+            reasons=list(triage.reasons),
+            severity=triage.severity,
+            sentiment=triage.sentiment,
+            topic=triage.topic,
+            suggested_reply=suggestion,
+            channel=channel,
+            created_at=now,
+            due_at=sla.due_at(config, post.network, triage.priority, now),
+            alternative_reply=answered.reply_for(session, post.network, triage.topic, post.text),
+        ))
+        new.append(case)
+        threads.opened(post, case)
+        if triage.category == "complaint":
+            result.complaints_opened[(post.network, post.author_external_id)] += 1
+        placed.append((post, case, triage))
     if result.unsettled:  # still claimed by this token (and alive): the caller settles them next
         session.execute(update(m.Post).where(m.Post.id.in_(result.unsettled))
                         .values(triage_state=CLAIMED, triage_claim=token, triage_claimed_at=now)
@@ -481,7 +479,6 @@ def settle(
     if events:  # one multi-row INSERT, with no ORM object per event (nothing reads them back here)
         session.execute(insert(m.AuditEvent.__table__), events)
     _write(session, changes)
-    session.flush()
     return result
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from urllib.error import URLError
 
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import utcnow
@@ -84,18 +85,16 @@ def network_failed(rt: Runtime, name: str, exc: NetworkError) -> None:
 
 def network_ok(rt: Runtime, name: str) -> None:
     """The network answered again: close its outages and say so on their notices."""
-    for kind in _KINDS:
-        key = _key(name, kind)
-        with rt.db.session() as session:
-            row = session.get(m.Notice, key)
-            if row is None:
-                continue
-            channel, ts = row.channel, row.ts
+    closed = []
+    with rt.db.session() as session:  # one read per successful poll, whatever the kinds
+        for row in session.scalars(select(m.Notice).where(m.Notice.key.in_([_key(name, kind) for kind in _KINDS]))):
+            closed.append((row.key, row.channel, row.ts))
             session.delete(row)
+    for key, channel, ts in closed:
         if not ts:
             continue
         label = _label(rt, name)
-        text, body = blocks.connection_restored(label) if kind == "auth" else blocks.budget_resumed(label)
+        text, body = blocks.connection_restored(label) if key == _key(name, "auth") else blocks.budget_resumed(label)
         try:
             rt.slack.chat_update(channel=channel, ts=ts, text=text, blocks=body)
         except (SlackApiError, URLError, OSError) as error:
